@@ -1,0 +1,62 @@
+/**
+ * The actor contract. An actor reaches the world only through its context:
+ * no timers, clocks, randomness, Atomics or postMessage of its own. Two hosts
+ * implement the context: the worker host (one actor per worker_thread, ring
+ * queues, real timers) and the simulator (all actors in one thread, a seeded
+ * PRNG, a virtual clock). The same actor class runs on both.
+ */
+
+/** Every message is a plain object tagged by `type`; the codec encodes its fields. */
+export interface Message {
+  readonly type: string
+}
+
+export type TimerId = number
+
+/**
+ * Per-actor storage that outlives the actor's worker: the supervisor owns it,
+ * so an actor restarted after a crash gets back what it stored. Writes are
+ * synchronous and atomic per key: after `set` returns, a crash at any point
+ * leaves either the old or the new value, never a torn one.
+ */
+export interface StableStorage {
+  get(key: string): Uint8Array | undefined
+  set(key: string, value: Uint8Array): void
+  delete(key: string): void
+  keys(): string[]
+}
+
+export interface ActorContext<M extends Message = Message> {
+  /** This actor's id. */
+  readonly self: string
+  /** Id of the sender of the message being received; `self` for timer messages. */
+  readonly sender: string
+  /** Sends `message` to actor or endpoint `to`; delivery is not guaranteed (faults, crashes). */
+  send(to: string, message: Message): void
+  /** Delivers `message` to this actor after `delayMs` (virtual time in the simulator). */
+  setTimer(delayMs: number, message: M): TimerId
+  cancelTimer(id: TimerId): void
+  /** Milliseconds, monotonic within one host; virtual in the simulator. */
+  now(): number
+  /** Uniform in [0, 1); seeded in the simulator. */
+  random(): number
+  readonly storage: StableStorage
+}
+
+export interface Actor<M extends Message = Message> {
+  start?(ctx: ActorContext<M>): void
+  receive(message: M, ctx: ActorContext<M>): void
+  stop?(): void
+}
+
+/**
+ * Where a worker finds an actor's code: a compiled ES module (file URL or
+ * absolute path) and the name of an exported class whose constructor takes
+ * `args` (structured-cloneable).
+ */
+export interface ActorModule {
+  readonly module: string
+  readonly exportName: string
+}
+
+export type ActorConstructor = new (args: unknown) => Actor
