@@ -15,6 +15,12 @@ import type { NodeWiring, PeerWiring } from './transport.js'
 import type { HostOptions, WorkerControl, WorkerInit, WorkerStats } from './worker-host.js'
 
 const WORKER_HOST_URL = new URL('./worker-host.js', import.meta.url)
+/**
+ * Workers load compiled JavaScript only, so module loader hooks of the
+ * parent (a test runner's TypeScript loader, say) are not passed on: each
+ * would cost a worker seconds to start.
+ */
+const WORKER_EXEC_ARGV = process.execArgv.filter((arg) => !/^--(import|loader|experimental-loader|require)\b/.test(arg) && arg !== '-r')
 /** Bound on every control-plane call: a worker that does not answer is hung or dead. */
 const CONTROL_TIMEOUT_MS = 5000
 /** An orderly stop that takes longer than this ends in terminate(). */
@@ -34,6 +40,8 @@ interface Incarnation {
   readonly control: Remote<WorkerControl>
   /** Set when we end the worker ourselves, so its exit is not a failure. */
   expectedExit: boolean
+  /** The watchdog only judges a worker that has finished starting (loading modules can take a while). */
+  ready: boolean
   lastError: string | undefined
   readonly exited: Promise<number>
 }
@@ -73,6 +81,7 @@ export class ActorCell implements Child {
     died.catch(() => {})
     await Promise.race([ready, died])
     this.lastBeatChangeMs = Date.now()
+    incarnation.ready = true
   }
 
   /** Orderly: the actor's stop() runs (bounded), then the worker ends. Not a failure. */
@@ -114,7 +123,7 @@ export class ActorCell implements Child {
 
   /** True when a running worker's heartbeat has not moved for `hangTimeoutMs`. */
   isHung(nowMs: number, hangTimeoutMs: number): boolean {
-    if (this.current === undefined) return false
+    if (this.current === undefined || !this.current.ready) return false
     const beat = this.controlBlock.heartbeat()
     if (beat !== this.lastBeat) {
       this.lastBeat = beat
@@ -136,11 +145,12 @@ export class ActorCell implements Child {
       controlPort: channel.port2,
       options: this.env.hostOptions,
     }
-    const worker = new Worker(WORKER_HOST_URL, { workerData: init, transferList: [channel.port2] })
+    const worker = new Worker(WORKER_HOST_URL, { workerData: init, transferList: [channel.port2], execArgv: WORKER_EXEC_ARGV })
     const incarnation: Incarnation = {
       worker,
       control: wrap<WorkerControl>(nodeEndpoint(channel.port1)),
       expectedExit: false,
+      ready: false,
       lastError: undefined,
       exited: new Promise((resolve) => worker.once('exit', resolve)),
     }

@@ -32,7 +32,7 @@ export interface ActorContext<M extends Message = Message> {
   /** Id of the sender of the message being received; `self` for timer messages. */
   readonly sender: string
   /** Sends `message` to actor or endpoint `to`; delivery is not guaranteed (faults, crashes). */
-  send(to: string, message: Message): void
+  send<T extends Message>(to: string, message: T): void
   /** Delivers `message` to this actor after `delayMs` (virtual time in the simulator). */
   setTimer(delayMs: number, message: M): TimerId
   cancelTimer(id: TimerId): void

@@ -92,7 +92,7 @@ export class Endpoint {
   }
 
   /** Queues `message` for `to`; it leaves with the rest of this turn's sends. */
-  send(to: string, message: Message): void {
+  send<T extends Message>(to: string, message: T): void {
     if (!this.open) throw new ShardKVError('ERR_CLOSED', `endpoint ${this.id} is closed`)
     if (!this.transport.has(to)) {
       throw new ShardKVError('ERR_UNKNOWN_ACTOR', `no actor "${to}" is wired to endpoint ${this.id}; check the id`)

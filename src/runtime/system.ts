@@ -32,7 +32,7 @@ export interface ActorSystemOptions {
   readonly heartbeatMs?: number
   /** A worker whose heartbeat has not moved for this long is hung and restarted; default 3000 ms. */
   readonly hangTimeoutMs?: number
-  /** Bytes of stable storage per actor; default 4 MiB. */
+  /** Most live bytes an actor keeps in stable storage; default 4 MiB (the buffer is twice that, for crash-safe compaction). */
   readonly stableStorageBytes?: number
   readonly outbox?: OutboxOptions
   /** Options of the root supervisor. */
@@ -181,7 +181,7 @@ export class ActorSystem extends EventEmitter {
     unreliable: (options: UnreliableOptions): void => this.faultTable.unreliable(options),
     reliable: (): void => this.faultTable.reliable(),
     /** Terminates the actor's worker abruptly (mid-write if it happens); its supervisor restarts it. */
-    kill: (id: string): Promise<void> => this.cellNamed(id).kill(),
+    kill: async (id: string): Promise<void> => this.cellNamed(id).kill(),
     /** The actor reads no message and fires no timer for `ms`. */
     pause: (id: string, ms: number): void => {
       checkRange('pause ms', ms, 0, 600_000)

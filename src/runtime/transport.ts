@@ -80,6 +80,8 @@ export class Transport {
   private readonly backlogged = new Set<Peer>()
   private readonly delayed = new TimerQueue<DelayedSend>()
   private readonly toSelf: Message[] = []
+  /** Reused between receives: message, sender, message, sender, ... */
+  private readonly batch: (Message | string)[] = []
 
   constructor(
     wiring: NodeWiring,
@@ -122,7 +124,7 @@ export class Transport {
    * is dropped and counted (the network has no such host). Throws
    * ERR_OVERLOADED when the destination's outbox is past its bound.
    */
-  send(to: string, message: Message): void {
+  send<T extends Message>(to: string, message: T): void {
     if (to === this.id) {
       this.toSelf.push(codec.decode(codec.encode(message)))
       return
@@ -142,19 +144,28 @@ export class Transport {
     for (let copy = 0; copy < copies; copy++) this.sendOrDelay(peer, bytes)
   }
 
-  /** Decodes and hands over every message that has arrived; returns how many. */
+  /**
+   * Decodes and hands over every message that has arrived; returns how many.
+   * The whole batch is taken off the lanes before the first delivery, so a
+   * message that crashes its receiver is not read again by the restarted
+   * incarnation (a poison message would otherwise crash it forever).
+   */
   receive(deliver: (message: Message, from: string) => void, maxMessages = Number.POSITIVE_INFINITY): number {
-    let count = 0
-    while (this.toSelf.length > 0 && count < maxMessages) {
-      deliver(this.toSelf.shift()!, this.id)
-      count++
+    const batch = this.batch
+    while (this.toSelf.length > 0 && batch.length < 2 * maxMessages) {
+      batch.push(this.toSelf.shift()!, this.id)
     }
-    count += this.inbox.drain((address, bytes) => {
+    this.inbox.drain((address, bytes) => {
       const from = this.idByAddress.get(address)
-      if (from === undefined) return
-      deliver(codec.decode(bytes), from)
-    }, maxMessages - count)
+      if (from !== undefined) batch.push(codec.decode(bytes), from)
+    }, maxMessages - batch.length / 2)
+    const count = batch.length / 2
     this.stats.messagesIn += count
+    try {
+      for (let index = 0; index < batch.length; index += 2) deliver(batch[index] as Message, batch[index + 1] as string)
+    } finally {
+      batch.length = 0
+    }
     return count
   }
 

@@ -90,7 +90,7 @@ class Host implements ActorContext {
     })
   }
 
-  send(to: string, message: Message): void {
+  send<T extends Message>(to: string, message: T): void {
     this.transport.send(to, message)
   }
 
