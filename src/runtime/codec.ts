@@ -66,6 +66,8 @@ export interface Layout {
   readonly fields: ReadonlyArray<readonly [name: string, kind: FieldSpec]>
 }
 
+type KindOf<S> = S extends `${infer K}?` ? K : S
+
 type KindValue<K> = K extends 'u8' | 'u16' | 'u32' | 'i32' | 'f64'
   ? number
   : K extends 'bool'
@@ -84,9 +86,7 @@ type KindValue<K> = K extends 'u8' | 'u16' | 'u32' | 'i32' | 'f64'
 export type MessageOf<L extends Layout> = { readonly type: L['type'] } & {
   readonly [F in L['fields'][number] as F[1] extends `${string}?` ? never : F[0]]: KindValue<F[1]>
 } & {
-  readonly [F in L['fields'][number] as F[1] extends `${infer K}?` ? (K extends FieldKind ? F[0] : never) : never]?: F[1] extends `${infer K}?`
-    ? KindValue<K>
-    : never
+  readonly [F in L['fields'][number] as F[1] extends `${string}?` ? F[0] : never]?: KindValue<KindOf<F[1]>>
 }
 
 /** Deepest nesting of arrays, objects, Maps and Sets, on encode and on decode. */
@@ -1077,7 +1077,9 @@ function checkGenericMessage(value: unknown): Message {
   if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
     throw codecError(`generic frame holds ${describe(value)}, not a message object`)
   }
-  if (!('type' in value) || typeof value.type !== 'string') throw codecError('generic frame holds an object without a string type')
+  if (!('type' in value) || typeof value.type !== 'string') {
+    throw codecError('generic frame holds an object without a string type')
+  }
   return value as Message
 }
 

@@ -130,7 +130,10 @@ function wellFormed(text: string): string {
 
 /** Messages of types that have no layout: they travel in the generic encoding. */
 const arbitraryGenericMessage: fc.Arbitrary<Message> = fc
-  .tuple(fc.string({ maxLength: 8 }), fc.dictionary(fc.string({ maxLength: 8 }), arbitraryValue, { maxKeys: 6, noNullPrototype: true }))
+  .tuple(
+    fc.string({ maxLength: 8 }),
+    fc.dictionary(fc.string({ maxLength: 8 }), arbitraryValue, { maxKeys: 6, noNullPrototype: true }),
+  )
   .map(([suffix, fields]) => ({ ...fields, type: `test.generic.${suffix}` }))
 
 function nested(levels: number): unknown {
@@ -161,7 +164,8 @@ t.test('generic encoding', async (t) => {
         const snapshot = new Map([['key', stored]])
         const decoded = (codec.decodeValue(codec.encodeValue(snapshot)) as Map<string, unknown>).get('key')
         if (typeof stored === 'string') return decoded === stored
-        return decoded instanceof Uint8Array && Object.getPrototypeOf(decoded) === Uint8Array.prototype && Buffer.from(stored).equals(decoded)
+        const plainBytes = decoded instanceof Uint8Array && Object.getPrototypeOf(decoded) === Uint8Array.prototype
+        return plainBytes && Buffer.from(stored).equals(decoded)
       }),
     )
     t.pass()
@@ -281,7 +285,15 @@ t.test('layouts', async (t) => {
       ['bytes', [1, 2]],
       ['str', null],
     ]
-    const fieldOf: Readonly<Record<string, string>> = { u8: 'leader', u16: 'port', u32: 'ballot', i32: 'epoch', bool: 'ok', bytes: 'checksum', str: 'key' }
+    const fieldOf: Readonly<Record<string, string>> = {
+      u8: 'leader',
+      u16: 'port',
+      u32: 'ballot',
+      i32: 'epoch',
+      bool: 'ok',
+      bytes: 'checksum',
+      str: 'key',
+    }
     for (const [kind, value] of bad) {
       const layout = REPRESENTATIVE_LAYOUTS.find((candidate) => candidate.fields.some(([name]) => name === fieldOf[kind]))!
       const error = codecErrorFrom(() => local.encode(sampleOf(layout, { [fieldOf[kind]!]: value })))
@@ -378,7 +390,9 @@ t.test('rejections', async (t) => {
   })
 
   t.test('rejects a message that is not an object with a string type', async (t) => {
-    for (const bad of [null, 'put', { type: 5 }, {}]) t.ok(rejects(() => codec.encode(bad as unknown as Message)), JSON.stringify(bad))
+    for (const bad of [null, 'put', { type: 5 }, {}]) {
+      t.ok(rejects(() => codec.encode(bad as unknown as Message)), JSON.stringify(bad))
+    }
   })
 
   t.test('rejects every truncation of a valid encoding', async (t) => {
