@@ -134,7 +134,8 @@ export class Transport {
       this.stats.unknownDestination++
       return
     }
-    const bytes = codec.encode(message)
+    // A view into the codec's scratch: the outbox copies it into the lane (or its queue) before the next encode.
+    const bytes = codec.encodeBorrowed(message)
     if (this.faults.isCut(this.address, peer.address) || this.draw(this.faults.dropRate)) {
       this.stats.dropped++
       return
@@ -208,7 +209,7 @@ export class Transport {
     const maxDelayMs = this.faults.maxDelayMs
     if (maxDelayMs > 0) {
       this.stats.delayed++
-      this.delayed.add(this.options.nowMs() + this.options.random() * maxDelayMs, { to: peer.id, bytes })
+      this.delayed.add(this.options.nowMs() + this.options.random() * maxDelayMs, { to: peer.id, bytes: bytes.slice() })
       return
     }
     this.enqueue(peer, bytes)
