@@ -10,6 +10,8 @@
  * any retry, even after a shard move, is answered from the table instead of
  * applied twice.
  */
+import { ShardKVError, type ErrorCode } from '../errors.js'
+import type { ActorContext, Message } from '../runtime/actor.js'
 import { codec } from '../runtime/codec.js'
 import type { MasterOp, MasterResult } from './shard-master-state.js'
 
@@ -39,6 +41,16 @@ export type KvStatus =
   /** Not the group's leader (replicated groups): retry at `leaderHint`. */
   | 'not_leader'
   | 'type_mismatch'
+  /**
+   * The request breaks a limit the server enforces (see `errorCode`): a
+   * malformed or oversized key or value, or an append whose result would
+   * exceed maxValueBytes. Nothing changed; retrying the same request gets
+   * the same answer.
+   */
+  | 'invalid'
+
+/** The codes an `invalid` reply carries; the client throws ShardKVError with it. */
+export type KvErrorCode = Extract<ErrorCode, 'ERR_INVALID_KEY' | 'ERR_KEY_TOO_LARGE' | 'ERR_INVALID_VALUE' | 'ERR_VALUE_TOO_LARGE'>
 
 /** Storage node -> client. */
 export interface KvReply {
@@ -50,6 +62,8 @@ export interface KvReply {
   readonly existed?: boolean
   readonly configNum: number
   readonly leaderHint?: string
+  /** Set exactly when status is 'invalid'. */
+  readonly errorCode?: KvErrorCode
 }
 
 /** Anyone -> shard-master replica. */
@@ -68,11 +82,16 @@ export interface MasterReply {
   readonly leaderHint?: string
 }
 
-/** One applied operation remembered for duplicate detection. */
+/**
+ * One applied operation remembered for duplicate detection. Storage nodes
+ * record mutations only: a retried read is simply read again, which is
+ * still linearizable and keeps large values out of the table.
+ */
 export interface AppliedReply {
   readonly status: KvStatus
   readonly value?: StoredValue
   readonly existed?: boolean
+  readonly errorCode?: KvErrorCode
 }
 
 /** Per client: the low-water mark and the replies of applied seqs at or above it. */
@@ -118,6 +137,24 @@ export interface StatusReply {
   readonly keys: number
 }
 
+/**
+ * The actors' delivery rule: send, or drop the message when the transport
+ * refuses it (the destination's outbox is full, or the message is larger
+ * than an outbox takes). Every message of this protocol is retried by its
+ * originator (clients resend requests, storage nodes re-poll the master and
+ * re-push shards on their timers), so a refused send is just a lost
+ * message, which the protocol survives; letting the error escape would crash
+ * the actor and, until replication, lose its data.
+ */
+export function sendOrShed(ctx: ActorContext, to: string, message: Message): void {
+  try {
+    ctx.send(to, message)
+  } catch (error) {
+    if (error instanceof ShardKVError && (error.code === 'ERR_OVERLOADED' || error.code === 'ERR_FRAME_TOO_LARGE')) return
+    throw error
+  }
+}
+
 export type StoreMessage = KvRequest | KvReply | MasterRequest | MasterReply | ShardPush | ShardAck | StatusRequest | StatusReply
 
 codec.define({
@@ -144,5 +181,6 @@ codec.define({
     ['existed', 'bool?'],
     ['configNum', 'u32'],
     ['leaderHint', 'str?'],
+    ['errorCode', 'str?'],
   ],
 })

@@ -11,6 +11,8 @@
  * - `postmessage-driver` / `comlink-driver` run LoadRuns against the echo
  *   worker at the other end of their peer port when the main thread posts a
  *   `run` command, and post back the result.
+ *
+ * This module is a worker entry: the main thread imports only its types.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { expose, wrap } from 'comlink'
@@ -52,42 +54,33 @@ function answerPings(port: MessagePort): void {
   port.on('message', (message: PingMessage) => port.postMessage(pong(message.seq)))
 }
 
-/** A driver's link to its echo worker: `send` issues one ping; its pong calls `onReply`. */
-interface PingChannel {
-  send(): void
-  onReply: () => void
-}
+/** A driver's link to its echo worker: `send` issues one ping and arranges for its pong to call `onReply`. */
+type PingSender = (onReply: () => void) => void
 
-function postMessageChannel(peer: MessagePort): PingChannel {
+function postMessageSender(peer: MessagePort): PingSender {
   let seq = 0
-  const channel: PingChannel = {
-    send: () => {
-      seq = nextSeq(seq)
-      peer.postMessage(ping(seq))
-    },
-    onReply: () => {},
+  // One run at a time: every pong on the port answers the current run.
+  let replyTo = (): void => {}
+  peer.on('message', () => replyTo())
+  return (onReply) => {
+    replyTo = onReply
+    seq = nextSeq(seq)
+    peer.postMessage(ping(seq))
   }
-  peer.on('message', () => channel.onReply())
-  return channel
 }
 
-function comlinkChannel(peer: MessagePort): PingChannel {
+function comlinkSender(peer: MessagePort): PingSender {
   const remote = wrap<EchoApi>(nodeEndpoint(peer))
   let seq = 0
-  const channel: PingChannel = {
-    send: () => {
-      seq = nextSeq(seq)
-      void remote.echo(ping(seq)).then(() => channel.onReply())
-    },
-    onReply: () => {},
+  return (onReply) => {
+    seq = nextSeq(seq)
+    void remote.echo(ping(seq)).then(onReply)
   }
-  return channel
 }
 
-function serveDriver(control: MessagePort, channel: PingChannel, role: BaselineRole): void {
+function serveDriver(control: MessagePort, send: PingSender, role: BaselineRole): void {
   control.on('message', (command: DriverCommand) => {
-    const driver = new CallbackDriver(command.plan, channel.send, `${role} run`)
-    channel.onReply = driver.onReply
+    const driver = new CallbackDriver(command.plan, send, `${role} run`)
     driver.result.then(
       (result) => control.postMessage({ type: 'result', result } satisfies DriverReport),
       (error: unknown) => control.postMessage({ type: 'failed', message: String(error) } satisfies DriverReport),
@@ -106,10 +99,10 @@ function main(data: BaselineWorkerData, control: MessagePort): void {
       for (const port of data.ports) expose(echoApi, nodeEndpoint(port))
       return
     case 'postmessage-driver':
-      serveDriver(control, postMessageChannel(data.ports[0]!), data.role)
+      serveDriver(control, postMessageSender(data.ports[0]!), data.role)
       return
     case 'comlink-driver':
-      serveDriver(control, comlinkChannel(data.ports[0]!), data.role)
+      serveDriver(control, comlinkSender(data.ports[0]!), data.role)
       return
     default: {
       const never: never = data.role

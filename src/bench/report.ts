@@ -14,7 +14,7 @@ export type TransportName = (typeof TRANSPORTS)[number]
 export const PATHS = ['mainToWorker', 'workerToWorker'] as const
 export type PathName = (typeof PATHS)[number]
 
-const PATH_LABELS: Readonly<Record<PathName, string>> = {
+export const PATH_LABELS: Readonly<Record<PathName, string>> = {
   mainToWorker: 'main<->worker',
   workerToWorker: 'worker<->worker',
 }
@@ -75,6 +75,14 @@ export interface BenchEnvironment {
   readonly arch: string
   readonly cpus: number
   readonly cpuModel: string
+  /**
+   * The 1-minute load average when the run began and ended. Spinning
+   * receivers need a free core each: other load on the machine changes the
+   * ring's numbers (and the baselines') a lot, so the report says how busy
+   * the machine was.
+   */
+  readonly loadAverage1mAtStart: number
+  readonly loadAverage1mAtEnd: number
 }
 
 export interface BenchConfigSummary {
@@ -203,7 +211,8 @@ export function formatReport(report: RuntimeBenchReport): string {
   const { environment: env, config } = report
   const spin = config.spinMicros === null ? 'runtime default' : `${config.spinMicros} µs`
   const lines = [
-    `shardkv runtime benchmark: node ${env.node}, ${env.platform}/${env.arch}, ${env.cpus} CPUs (${env.cpuModel})`,
+    `shardkv runtime benchmark: node ${env.node}, ${env.platform}/${env.arch}, ${env.cpus} CPUs (${env.cpuModel}), ` +
+      `load average ${env.loadAverage1mAtStart.toFixed(2)} at start, ${env.loadAverage1mAtEnd.toFixed(2)} at end`,
     `window ${config.durationMs} ms (+${config.warmupMs} ms warm-up) per measurement, ${config.inflight} in flight, ${config.workers} echo worker(s), spin ${spin}`,
     '',
     formatTable(report.rows),

@@ -8,14 +8,17 @@
  * comlink) before the next scenario starts, so slow drift of the machine
  * (other load, frequency scaling) hits all three alike.
  */
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ActorSystem } from '../runtime/system.js'
 import { BENCH_ACTORS_MODULE } from './bench-actors.js'
-import { startContenders, type Contender } from './contenders.js'
+import { ComlinkContender, PostMessageContender } from './baseline-contenders.js'
+import type { Contender, ContenderOptions } from './contender.js'
 import type { LoadMode, LoadPlan, LoadResult } from './load.js'
+import { RingContender } from './ring-contender.js'
 import {
   buildReport,
+  PATH_LABELS,
   PATHS,
   summarizeLatency,
   summarizeThroughput,
@@ -58,8 +61,6 @@ const MAX_DEFAULT_WARMUP_MS = 250
 /** Idle actors are given this long after start-up before their CPU is measured. */
 const IDLE_SETTLE_MS = 500
 
-const PATH_LABELS: Readonly<Record<PathName, string>> = { mainToWorker: 'main<->worker', workerToWorker: 'worker<->worker' }
-
 interface Scenario {
   readonly mode: LoadMode
   readonly path: PathName
@@ -78,6 +79,7 @@ export async function runRuntimeBench(config: RuntimeBenchConfig, onProgress: (p
   let step = 0
   const progress = (label: string): void => onProgress({ step: ++step, steps, label })
 
+  const loadAverageAtStart = loadavg()[0]!
   progress('starting workers')
   const contenders = await startContenders({ workers: config.workers, spinMicros: config.spinMicros })
   const latency = emptyTable<LatencySummary>()
@@ -102,7 +104,20 @@ export async function runRuntimeBench(config: RuntimeBenchConfig, onProgress: (p
     idle = await measureIdle(TARGETS.idleActors, config.idleMs, config.spinMicros)
   }
   const measurements: Measurements = { pingPong: complete(latency), pipelined: complete(throughput), idle }
-  return buildReport(environment(), summarizeConfig(config, warmupMs), measurements)
+  return buildReport(environment(loadAverageAtStart), summarizeConfig(config, warmupMs), measurements)
+}
+
+async function startContenders(options: ContenderOptions): Promise<Contender[]> {
+  const started: Contender[] = []
+  try {
+    started.push(await RingContender.start(options))
+    started.push(await PostMessageContender.start(options))
+    started.push(await ComlinkContender.start(options))
+    return started
+  } catch (error) {
+    await Promise.all(started.map((contender) => contender.close()))
+    throw error
+  }
 }
 
 function runScenario(contender: Contender, path: PathName, plan: LoadPlan): Promise<LoadResult[]> {
@@ -161,7 +176,7 @@ function complete<T>(table: Table<T>): Record<PathName, Record<TransportName, T>
   return result
 }
 
-function environment(): RuntimeBenchReport['environment'] {
+function environment(loadAverageAtStart: number): RuntimeBenchReport['environment'] {
   const processors = cpus()
   return {
     node: process.version,
@@ -169,6 +184,8 @@ function environment(): RuntimeBenchReport['environment'] {
     arch: process.arch,
     cpus: processors.length,
     cpuModel: processors[0]?.model.trim() ?? 'unknown',
+    loadAverage1mAtStart: loadAverageAtStart,
+    loadAverage1mAtEnd: loadavg()[0]!,
   }
 }
 

@@ -1,7 +1,9 @@
 import t from 'tap'
 import {
+  buildReport,
   buildRows,
   checkTargets,
+  formatReport,
   formatTable,
   percentile,
   ratio,
@@ -133,4 +135,17 @@ t.test('the table prints every row with its ratios', async (t) => {
   t.equal(lines.length, 2 + 6, 'header, rule and six rows')
   t.match(table, /pipelined main<->worker\s+req\/s\s+600,000\s+200,000\s+50,000\s+3\.00x\s+12\.0x\s+higher/)
   t.match(table, /ping-pong p50 main<->worker\s+µs\s+5\.0\s+100\.0\s+200\.0\s+0\.05x\s+0\.03x\s+lower/)
+})
+
+t.test('the text report says which targets are met, missed or skipped, and how busy the machine was', async (t) => {
+  const environment = { node: 'v20', platform: 'linux', arch: 'x64', cpus: 2, cpuModel: 'cpu', loadAverage1mAtStart: 0.5, loadAverage1mAtEnd: 1.25 }
+  const config = { durationMs: 2000, warmupMs: 250, inflight: 256, workers: 1, spinMicros: null, idleMs: 2000, skipIdle: true }
+  const text = formatReport(buildReport(environment, config, measurements({ ringRate: 400_000, idle: null })))
+  t.match(text, /load average 0\.50 at start, 1\.25 at end/)
+  t.match(text, /spin runtime default/)
+  t.match(text, /idle: skipped/)
+  t.match(text, /\[NOT MET\] pipelined main<->worker: ring \/ postMessage >= 3: 2\.00/)
+  t.match(text, /\[NOT MET\] pipelined main<->worker: ring \/ comlink >= 10: 8\.00/)
+  t.match(text, /\[met    \] ping-pong p50 main<->worker: ring \(µs\) <= 10: 5\.00/)
+  t.match(text, /\[skipped\] idle: 12 actors \(% of one core\) < 2: n\/a/)
 })

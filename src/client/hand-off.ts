@@ -1,0 +1,54 @@
+/**
+ * Waiting for a departing group to hand off its shards. After a Leave, the
+ * group's nodes apply the new configuration, push each shard to its new
+ * owner and delete it once acknowledged; only then may their actors stop,
+ * or the data would go with them. We ask each member for its status
+ * (StatusRequest) until every one has applied configuration `leftNum` (or a
+ * later one) and holds no shard.
+ */
+import { performance } from 'node:perf_hooks'
+import type { StatusReply, StatusRequest } from '../actors/messages.js'
+import { ShardKVError } from '../errors.js'
+import { isSendFailure, sleep, type RpcChannel } from './rpc.js'
+
+const STATUS_ATTEMPT_MS = 250
+const POLL_INTERVAL_MS = 20
+
+/** Resolves once every member has handed off; ERR_TIMEOUT at `deadlineMs`, naming what is still held. */
+export async function awaitHandOff(rpc: RpcChannel, gid: number, members: readonly string[], leftNum: number, deadlineMs: number): Promise<void> {
+  const pending = new Set(members)
+  let lastSeen = new Map<string, StatusReply | undefined>()
+  for (;;) {
+    const replies = await Promise.all([...pending].map(async (member) => [member, await askStatus(rpc, member, deadlineMs)] as const))
+    lastSeen = new Map(replies)
+    for (const [member, reply] of replies) if (reply !== undefined && isHandedOff(reply, leftNum)) pending.delete(member)
+    if (pending.size === 0) return
+    const leftMs = deadlineMs - performance.now()
+    if (leftMs <= 0) throw handOffTimeout(gid, pending, lastSeen)
+    await sleep(Math.min(POLL_INTERVAL_MS, leftMs))
+  }
+}
+
+function isHandedOff(reply: StatusReply, leftNum: number): boolean {
+  return reply.configNum >= leftNum && reply.shardsHeld.length === 0
+}
+
+async function askStatus(rpc: RpcChannel, member: string, deadlineMs: number): Promise<StatusReply | undefined> {
+  const leftMs = deadlineMs - performance.now()
+  if (leftMs <= 0 || !rpc.has(member)) return undefined
+  const request: StatusRequest = { type: 'status', seq: rpc.controlSeq() }
+  try {
+    return await rpc.call(member, request, 'statusr', Math.min(STATUS_ATTEMPT_MS, leftMs))
+  } catch (error) {
+    if (isSendFailure(error)) return undefined
+    throw error
+  }
+}
+
+function handOffTimeout(gid: number, pending: Set<string>, lastSeen: Map<string, StatusReply | undefined>): ShardKVError {
+  const details = [...pending].map((member) => {
+    const reply = lastSeen.get(member)
+    return reply === undefined ? `${member} did not answer` : `${member} at configuration ${reply.configNum} still holds shards ${reply.shardsHeld.join(',')}`
+  })
+  return new ShardKVError('ERR_TIMEOUT', `group ${gid} has not finished handing off its shards (${details.join('; ')}); call leave(${gid}) again to keep waiting`)
+}
