@@ -38,12 +38,13 @@ export type EndpointMessage =
 export type MessageHandler = (message: Message, from: string) => void
 
 /** The pump wakes at least this often even when nothing arrives, to notice close and delayed sends. */
-const IDLE_WAKE_MS = 50
+const IDLE_WAKE_MS = 1000
 
 export class Endpoint {
   readonly id: string
   private readonly transport: Transport
   private readonly channel: BroadcastChannel
+  private readonly doorbell: Int32Array
   private handler: MessageHandler = () => {}
   private readonly closeHandlers: ((reason: ShardKVError) => void)[] = []
   private flushScheduled = false
@@ -59,6 +60,7 @@ export class Endpoint {
 
   private constructor(descriptor: EndpointDescriptor) {
     this.id = descriptor.wiring.id
+    this.doorbell = new Int32Array(descriptor.wiring.doorbell)
     this.transport = new Transport(descriptor.wiring, {
       spinMicros: descriptor.spinMicros,
       outbox: descriptor.outbox,
@@ -159,6 +161,9 @@ export class Endpoint {
     if (!this.open) return
     this.open = false
     this.channel.close()
+    // Wake the pump from its idle wait so it ends now and the thread can exit.
+    Atomics.add(this.doorbell, 0, 1)
+    Atomics.notify(this.doorbell, 0)
     for (const handler of this.closeHandlers) handler(reason)
   }
 }

@@ -28,7 +28,7 @@ export interface ActorSystemOptions {
   readonly laneCapacityBytes?: number
   /** How long an idle receiver spins before it sleeps; default 50 µs. */
   readonly spinMicros?: number
-  /** An idle worker wakes this often to show it is alive; default 100 ms. */
+  /** An idle worker wakes this often to show it is alive; default 500 ms. */
   readonly heartbeatMs?: number
   /** A worker whose heartbeat has not moved for this long is hung and restarted; default 3000 ms. */
   readonly hangTimeoutMs?: number
@@ -100,7 +100,7 @@ export class ActorSystem extends EventEmitter {
     this.options = {
       laneCapacityBytes: options.laneCapacityBytes ?? DEFAULT_LANE_CAPACITY_BYTES,
       spinMicros: options.spinMicros ?? 50,
-      heartbeatMs: options.heartbeatMs ?? 100,
+      heartbeatMs: options.heartbeatMs ?? 500,
       hangTimeoutMs: options.hangTimeoutMs ?? 3000,
       stableStorageBytes: options.stableStorageBytes ?? DEFAULT_STABLE_STORAGE_BYTES,
       outbox: options.outbox ?? {},
