@@ -167,7 +167,6 @@ export class Cluster {
       await this.system.spawn({ id, kind: 'master', module: MASTER_MODULE, exportName: 'ShardMasterActor', args: { shards: this.settings.shards, replicas }, supervisor: 'masters' })
     }
     await this.master.query(this.deadline())
-    this.events.emit('leader', { group: 'master', leader: replicas[0]! } satisfies LeaderEvent)
     for (let index = 0; index < groups; index++) await this.join()
   }
 

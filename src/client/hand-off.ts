@@ -17,14 +17,18 @@ const POLL_INTERVAL_MS = 20
 /** Resolves once every member has handed off; ERR_TIMEOUT at `deadlineMs`, naming what is still held. */
 export async function awaitHandOff(rpc: RpcChannel, gid: number, members: readonly string[], leftNum: number, deadlineMs: number): Promise<void> {
   const pending = new Set(members)
-  let lastSeen = new Map<string, StatusReply | undefined>()
+  /** Each member's latest answer, for the timeout message. */
+  const lastSeen = new Map<string, StatusReply>()
   for (;;) {
     const replies = await Promise.all([...pending].map(async (member) => [member, await askStatus(rpc, member, deadlineMs)] as const))
-    lastSeen = new Map(replies)
-    for (const [member, reply] of replies) if (reply !== undefined && isHandedOff(reply, leftNum)) pending.delete(member)
+    for (const [member, reply] of replies) {
+      if (reply === undefined) continue
+      lastSeen.set(member, reply)
+      if (isHandedOff(reply, leftNum)) pending.delete(member)
+    }
     if (pending.size === 0) return
     const leftMs = deadlineMs - performance.now()
-    if (leftMs <= 0) throw handOffTimeout(gid, pending, lastSeen)
+    if (leftMs <= 0) throw handOffTimeout(gid, leftNum, pending, lastSeen)
     await sleep(Math.min(POLL_INTERVAL_MS, leftMs))
   }
 }
@@ -45,10 +49,12 @@ async function askStatus(rpc: RpcChannel, member: string, deadlineMs: number): P
   }
 }
 
-function handOffTimeout(gid: number, pending: Set<string>, lastSeen: Map<string, StatusReply | undefined>): ShardKVError {
+function handOffTimeout(gid: number, leftNum: number, pending: Set<string>, lastSeen: Map<string, StatusReply>): ShardKVError {
   const details = [...pending].map((member) => {
     const reply = lastSeen.get(member)
-    return reply === undefined ? `${member} did not answer` : `${member} at configuration ${reply.configNum} still holds shards ${reply.shardsHeld.join(',')}`
+    if (reply === undefined) return `${member} did not answer`
+    const held = reply.shardsHeld.length === 0 ? 'no shard' : `shards ${reply.shardsHeld.join(',')}`
+    return `${member} at configuration ${reply.configNum} (the departure is ${leftNum}) holds ${held}`
   })
   return new ShardKVError('ERR_TIMEOUT', `group ${gid} has not finished handing off its shards (${details.join('; ')}); call leave(${gid}) again to keep waiting`)
 }

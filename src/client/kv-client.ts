@@ -227,10 +227,9 @@ export class KvClient {
           this.retryMemory.forget(operation.seq)
           return reply
         case 'type_mismatch':
-          throw new ShardKVError('ERR_TYPE_MISMATCH', `cannot ${operation.op} a value of one type (string or Uint8Array) onto a value of the other under this key`)
+          throw typeMismatch(operation)
         case 'invalid':
-          // A limit the node enforces that the client could not check, e.g. an append whose result would pass maxValueBytes.
-          throw new ShardKVError(reply.errorCode ?? 'ERR_INVALID_VALUE', `the storage node refused the ${operation.op}: ${reply.errorCode ?? 'invalid request'}`)
+          throw this.refused(operation, reply)
         case 'wrong_group':
           this.counters.wrongGroup++
           if (!(await this.refreshedPast(reply))) backoffMs = await this.backOff(operation, backoffMs)
@@ -324,13 +323,34 @@ export class KvClient {
     return lowest
   }
 
+  /** A limit only the node can check (an append whose result would pass maxValueBytes), or one our checks should have caught. */
+  private refused(operation: Operation, reply: KvReply): ShardKVError {
+    const code = reply.errorCode ?? 'ERR_INVALID_VALUE'
+    const detail =
+      code === 'ERR_VALUE_TOO_LARGE' && operation.op === 'append'
+        ? `the value would grow past maxValueBytes (${this.settings.maxValueBytes})`
+        : `the storage node refused it (${code})`
+    return new ShardKVError(code, `${operation.op} of key ${quoteKey(operation.key)}: ${detail}; nothing changed`)
+  }
+
   private timeout(operation: Operation): ShardKVError {
     this.counters.timeouts++
     const { op, key, shard } = operation
     return new ShardKVError(
       'ERR_TIMEOUT',
-      `${op} of key ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)} (shard ${shard}) did not complete within ` +
+      `${op} of key ${quoteKey(key)} (shard ${shard}) did not complete within ` +
         `${this.settings.opTimeoutMs} ms; its outcome is unknown, and calling the same ${op} again on this client is safe`,
     )
   }
+}
+
+function typeMismatch(operation: Operation): ShardKVError {
+  const given = typeof operation.value === 'string' ? 'a string' : 'bytes'
+  const stored = typeof operation.value === 'string' ? 'bytes' : 'a string'
+  return new ShardKVError('ERR_TYPE_MISMATCH', `cannot append ${given} to ${stored} (key ${quoteKey(operation.key)}); nothing changed`)
+}
+
+/** A key for an error message: quoted, and cut short when long. */
+function quoteKey(key: string): string {
+  return JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)
 }

@@ -2,7 +2,7 @@
 // while groups join and leave and shards move: at the end every append that
 // succeeded is in its key's value exactly once, and each writer's appends
 // to a key are in the order it made them.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { KvClient } from '../../src/client/kv-client.js'
 import { startCluster, untilDone } from '../support/cluster.js'
 
@@ -53,7 +53,11 @@ t.test('concurrent appends to shared keys across joins, leaves and moves: none l
   running = false
   await allLanes
 
-  const kv = cluster.client()
+  await checkAppends(t, cluster.client(), appended)
+})
+
+/** Every successful append is in its key exactly once, and each lane's appends are in the lane's order. */
+async function checkAppends(t: Test, kv: KvClient, appended: Appended): Promise<void> {
   let total = 0
   for (const key of KEYS) {
     const value = (await kv.get(key)) ?? ''
@@ -68,4 +72,27 @@ t.test('concurrent appends to shared keys across joins, leaves and moves: none l
     total += expected.length
   }
   t.ok(total > 0, `${total} appends checked`)
+}
+
+t.test('appends over a network that drops, duplicates and delays messages, across a join and a move: each applied exactly once', async (t) => {
+  const cluster = await startCluster(t, { shards: SHARDS, groups: 2 })
+  const appended: Appended = { byLane: new Map() }
+  let running = true
+  const kv = cluster.client()
+  await kv.put('warm-up', 'x')
+  cluster.faults.unreliable({ drop: 0.1, duplicate: 0.1, delayMs: 5 })
+  const lanes = Promise.all(Array.from({ length: 4 }, (_, lane) => appendLane(kv, `c0l${lane}`, lane, appended, () => running)))
+  t.teardown(async () => {
+    running = false
+    await lanes.catch(() => {})
+  })
+  const gid = await cluster.join()
+  for (let shard = 0; shard < SHARDS; shard += 3) await cluster.move(shard, gid)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  running = false
+  await lanes
+  cluster.faults.reliable()
+  await checkAppends(t, kv, appended)
+  const stats = (await cluster.stats()).actors
+  t.ok(stats.some((actor) => actor.dropped > 0) && stats.some((actor) => actor.duplicated > 0), 'the network did drop and duplicate')
 })

@@ -161,3 +161,8 @@ export async function whileLoadRuns(load: Load, more = 20, timeoutMs = 60_000): 
 export function text(value: Value | undefined): string | undefined {
   return value === undefined || typeof value === 'string' ? value : new TextDecoder().decode(value)
 }
+
+/** Byte-for-byte equality of a read value and bytes (tap's deep equality is too slow for megabytes). */
+export function sameBytes(actual: Value | undefined, expected: Uint8Array): boolean {
+  return actual instanceof Uint8Array && Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected)
+}
