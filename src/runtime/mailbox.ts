@@ -97,6 +97,10 @@ type WaitAsyncResult =
   | { async: false; value: 'not-equal' | 'timed-out' }
   | { async: true; value: Promise<'ok' | 'timed-out'> }
 type WaitAsync = (view: Int32Array, index: number, value: number, timeoutMs: number) => WaitAsyncResult
+/** Fruitless spins in a row after which the inbox sleeps without spinning for SPIN_BACKOFF_WAITS waits. */
+const SPIN_FAILURES_BEFORE_BACKOFF = 4
+const SPIN_BACKOFF_WAITS = 64
+
 const atomicsWaitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync
 
 /**
@@ -152,6 +156,10 @@ export type MessageHandler = (from: number, bytes: Uint8Array) => void
 export class Inbox {
   private readonly bell: Int32Array
   private readonly spinMicros: number
+  /** The last wait ended because something arrived (see adaptiveSpin). */
+  private trafficFlowing = true
+  private failedSpins = 0
+  private spinBackoffWaits = 0
   /** Replaced, never mutated, so a drain in progress keeps a stable list. */
   private lanes: readonly InboxLane[] = []
   private firstLaneIndex = 0
@@ -234,10 +242,10 @@ export class Inbox {
    */
   waitSync(timeoutMs: number): void {
     validateTimeout(timeoutMs)
-    if (this.hasArrivals() || this.spin()) return
+    if (this.hasArrivals() || this.adaptiveSpin()) return
     Atomics.add(this.bell, SLEEPERS_INDEX, 1)
     try {
-      Atomics.wait(this.bell, COUNTER_INDEX, this.seenDoorbell, this.sleepMs(timeoutMs))
+      this.trafficFlowing = Atomics.wait(this.bell, COUNTER_INDEX, this.seenDoorbell, this.sleepMs(timeoutMs)) !== 'timed-out'
     } finally {
       Atomics.sub(this.bell, SLEEPERS_INDEX, 1)
     }
@@ -246,11 +254,12 @@ export class Inbox {
   /** As waitSync, but sleeps with Atomics.waitAsync so the thread's event loop keeps running. */
   async waitAsync(timeoutMs: number): Promise<void> {
     validateTimeout(timeoutMs)
-    if (this.hasArrivals() || this.spin()) return
+    if (this.hasArrivals() || this.adaptiveSpin()) return
     Atomics.add(this.bell, SLEEPERS_INDEX, 1)
     try {
       const result = atomicsWaitAsync(this.bell, COUNTER_INDEX, this.seenDoorbell, this.sleepMs(timeoutMs))
-      if (result.async) await keepingThreadAlive(result.value)
+      const outcome = result.async ? await keepingThreadAlive(result.value) : result.value
+      this.trafficFlowing = outcome !== 'timed-out'
     } finally {
       Atomics.sub(this.bell, SLEEPERS_INDEX, 1)
     }
@@ -379,6 +388,30 @@ export class Inbox {
 
   private hasArrivals(): boolean {
     return Atomics.load(this.bell, COUNTER_INDEX) !== this.seenDoorbell || this.hasPending()
+  }
+
+  /**
+   * Spins only while traffic flows (the last wait ended with an arrival, not
+   * a timeout), and backs off after SPIN_FAILURES_BEFORE_BACKOFF fruitless
+   * spins in a row. On 2 busy cores a spinner can keep its own peer from
+   * running, and an idle actor waking for its heartbeat has nothing to spin
+   * for: both would burn CPU for nothing.
+   */
+  private adaptiveSpin(): boolean {
+    if (this.spinMicros === 0 || !this.trafficFlowing) return false
+    if (this.spinBackoffWaits > 0) {
+      this.spinBackoffWaits--
+      return false
+    }
+    if (this.spin()) {
+      this.failedSpins = 0
+      return true
+    }
+    if (++this.failedSpins >= SPIN_FAILURES_BEFORE_BACKOFF) {
+      this.failedSpins = 0
+      this.spinBackoffWaits = SPIN_BACKOFF_WAITS
+    }
+    return false
   }
 
   /** Busy-waits on the doorbell for at most spinMicros; true when it rang. */

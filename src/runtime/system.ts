@@ -247,7 +247,9 @@ export class ActorSystem extends EventEmitter {
       spinMicros: this.options.spinMicros,
       heartbeatMs: this.options.heartbeatMs,
       yieldEveryMs: 5,
-      batchMessages: 4096,
+      // Small batches let both sides of a pipelined exchange work at once: the
+      // peer's doorbell rings after each batch, not after the whole backlog.
+      batchMessages: 64,
       outbox: this.options.outbox,
     }
     return {
