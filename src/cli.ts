@@ -78,6 +78,36 @@ const benchRuntime = leaf({
   },
 })
 
+const STORE_BENCH_FLAGS = {
+  groups: { kind: 'integer', description: 'Replica groups of the embedded cluster.', default: 3, min: 1, max: 64 },
+  replicas: { kind: 'integer', description: 'Storage nodes per group.', default: 1, min: 1, max: 1 },
+  masters: { kind: 'integer', description: 'Shard-master replicas.', default: 1, min: 1, max: 1 },
+  shards: { kind: 'integer', description: 'Hash slots.', default: 64, min: 1, max: 4096 },
+  clientThreads: { kind: 'integer', description: 'Worker threads each running a shardkv client and its load loop.', default: 1, min: 1, max: 16 },
+  inflight: { kind: 'integer', description: 'Operations kept outstanding per client thread.', default: 256, min: 1, max: 1024 },
+  keys: { kind: 'integer', description: 'Distinct keys, all put in the load phase.', default: 10_000, min: 1, max: 1_000_000 },
+  valueBytes: { kind: 'integer', description: 'Size of every value put.', default: 100, min: 1, max: 1_048_576, unit: 'bytes' },
+  durationMs: { kind: 'integer', description: 'Measured window per workload and contender.', default: 2000, min: 50, max: 600_000, unit: 'ms' },
+  workloads: { kind: 'string', description: 'Comma-separated: read, write or R/W read/put percentages.', default: 'read,95/5,50/50' },
+  json: { kind: 'boolean', description: 'Print one JSON document on stdout instead of the table.' },
+} as const satisfies FlagSpecs
+
+const benchStore = leaf({
+  name: 'store',
+  summary: 'The embedded cluster under read/put workloads vs a postMessage Map worker and a plain Map.',
+  flags: STORE_BENCH_FLAGS,
+  async run(values, io) {
+    const { parseWorkloads } = await import('./bench/store-workload.js')
+    const { runStoreBench } = await import('./bench/store-bench.js')
+    const { formatStoreReport } = await import('./bench/store-report.js')
+    const workloads = parseWorkloads(values.workloads)
+    const progress = progressLine(io)
+    const report = await runStoreBench({ ...values, workloads }, (label) => progress.show(label)).finally(() => progress.clear())
+    io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStoreReport(report)}\n`)
+    return 0
+  },
+})
+
 const ROOT: GroupCommand = {
   name: 'shardkv',
   summary: 'A sharded, replicated key-value store on worker threads.',
@@ -85,8 +115,8 @@ const ROOT: GroupCommand = {
     {
       name: 'bench',
       summary: 'Benchmarks (ratios against baselines from the same run).',
-      subcommands: [benchRuntime],
-      defaultSubcommand: 'runtime',
+      subcommands: [benchStore, benchRuntime],
+      defaultSubcommand: 'store',
     },
   ],
 }

@@ -104,7 +104,7 @@ t.test('--help works for the command and each subcommand', async (t) => {
   for (const flag of ['--duration-ms', '--warmup-ms', '--inflight', '--workers', '--spin-micros', '--idle-ms', '--skip-idle', '--json']) {
     t.match(runtimeHelp, flag)
   }
-  t.match((await run(['bench', '--help'])).out, /runtime\s+.*\(default\)/, 'bench names its default subcommand')
+  t.match((await run(['bench', '--help'])).out, /store\s+.*\(default\)/, 'bench names its default subcommand')
 })
 
 t.test('usage mistakes exit 2 with a message on stderr and nothing on stdout', async (t) => {
@@ -112,7 +112,7 @@ t.test('usage mistakes exit 2 with a message on stderr and nothing on stdout', a
     [['nope'], /shardkv: unknown command "nope"/],
     [['bench', 'nope'], /shardkv bench: unknown command "nope"/],
     [['--bogus'], /shardkv: unknown flag --bogus/],
-    [['bench', '--bogus'], /shardkv bench runtime: unknown flag --bogus/],
+    [['bench', '--bogus'], /shardkv bench store: unknown flag --bogus/],
     [['bench', 'runtime', '--inflight', '0'], /--inflight must be an integer in 1\.\.16384, got "0"/],
     [['bench', 'runtime', '--workers', 'many'], /--workers must be an integer/],
     [[], /Usage: shardkv <command>/],
