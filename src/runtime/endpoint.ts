@@ -12,6 +12,7 @@
  */
 import { BroadcastChannel } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
+import { setImmediate as yieldToMacrotask } from 'node:timers/promises'
 import { ShardKVError } from '../errors.js'
 import type { Message } from './actor.js'
 import type { OutboxOptions } from './mailbox.js'
@@ -48,6 +49,8 @@ export class Endpoint {
   private handler: MessageHandler = () => {}
   private readonly closeHandlers: ((reason: ShardKVError) => void)[] = []
   private flushScheduled = false
+  /** True from the start of a delivery batch until its continuations have run and it is flushed. */
+  private delivering = false
   private open = true
 
   static connect(descriptor: EndpointDescriptor): Endpoint {
@@ -100,7 +103,9 @@ export class Endpoint {
       throw new ShardKVError('ERR_UNKNOWN_ACTOR', `no actor "${to}" is wired to endpoint ${this.id}; check the id`)
     }
     this.transport.send(to, message)
-    if (!this.flushScheduled) {
+    // A send made while the pump delivers leaves with the pump's batch flush;
+    // any other send leaves at the end of this microtask run.
+    if (!this.flushScheduled && !this.delivering) {
       this.flushScheduled = true
       queueMicrotask(this.flush)
     }
@@ -118,11 +123,24 @@ export class Endpoint {
     this.transport.flush()
   }
 
+  /**
+   * Delivers what arrived, then lets the handlers' continuations (promise
+   * chains several microtasks deep) run to the end before flushing, so every
+   * request they send in answer leaves in one batch with one doorbell ring
+   * per destination. Only then does it wait (spin, then sleep).
+   */
   private async pump(): Promise<void> {
     while (this.open) {
+      this.delivering = true
       const received = this.transport.receive(this.handler)
+      if (received > 0) {
+        await yieldToMacrotask()
+        this.delivering = false
+        this.transport.flush()
+        continue
+      }
+      this.delivering = false
       this.transport.flush()
-      if (received > 0) continue
       const delayed = this.transport.nextDueMs()
       const timeoutMs = this.transport.hasBacklog() ? 1 : Math.min(IDLE_WAKE_MS, delayed === undefined ? IDLE_WAKE_MS : delayed - performance.now())
       await this.transport.inbox.waitAsync(Math.max(0, timeoutMs))
