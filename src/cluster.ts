@@ -25,6 +25,7 @@ import { describe, readIntegerOptions } from './client/options.js'
 import { RpcChannel } from './client/rpc.js'
 import { ShardKVError } from './errors.js'
 import type { EscalateEvent, RestartEvent } from './runtime/supervisor.js'
+import { MAX_MESSAGE_BYTES } from './runtime/mailbox.js'
 import { ActorSystem, type SystemStats } from './runtime/system.js'
 
 const MASTER_MODULE = new URL('./actors/shard-master.js', import.meta.url).href
@@ -115,7 +116,11 @@ type Settings = ReturnType<typeof readClusterOptions>
 /** Starts a cluster: the shard master, then `groups` replica groups, joined one by one. */
 export async function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const settings = readClusterOptions(options)
-  const system = new ActorSystem()
+  // A shard hand-off is one message carrying the whole shard, so a storage
+  // node's outbox must accept messages as large as a shard may grow: up to
+  // the mailbox's MAX_MESSAGE_BYTES (256 MiB). The rings chunk it; the bound
+  // still stops a destination that does not drain from growing memory forever.
+  const system = new ActorSystem({ outbox: { maxQueuedBytes: MAX_MESSAGE_BYTES } })
   const cluster = new Cluster(system, settings)
   try {
     await cluster.start(settings.groups)

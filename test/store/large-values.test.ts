@@ -58,3 +58,17 @@ t.test('a cluster with a larger maxValueBytes carries values of that size', asyn
   await kv.put('huge', value)
   t.ok(sameBytes(await kv.get('huge'), value))
 })
+
+t.test('a shard larger than the default outbox bound (24 MiB) is handed off whole when its group leaves', async (t) => {
+  const cluster = await startCluster(t, { shards: 4, groups: 2 })
+  const kv = cluster.client()
+  const keys: string[] = []
+  for (let index = 0; keys.length < 24; index++) {
+    if (cluster.shardOf(`heavy-${index}`) === 0) keys.push(`heavy-${index}`)
+  }
+  for (const [seed, key] of keys.entries()) await kv.put(key, pattern(MIB, seed))
+  const owner = (await cluster.query()).shards[0]!
+  await cluster.leave(owner)
+  t.not((await cluster.query()).shards[0], owner, 'shard 0 has a new owner')
+  for (const [seed, key] of keys.entries()) t.ok(sameBytes(await kv.get(key), pattern(MIB, seed)), `${key} moved intact`)
+})
