@@ -161,7 +161,8 @@ export class KvClient {
     this.counters.ops++
     let seq: number | undefined
     try {
-      seq = await this.claimSeq(op, key, value, deadlineMs)
+      // The common case claims synchronously: an await per operation is a promise and a microtask hop.
+      seq = this.claimSeqNow(op, key, value) ?? (await this.claimSeq(deadlineMs))
       return await this.execute({ op, key, value, seq, shard: shardOf(key, this.settings.shards), deadlineMs })
     } catch (error) {
       if (seq !== undefined) this.rememberIfUnknown(op, key, value, seq, error)
@@ -172,12 +173,24 @@ export class KvClient {
     }
   }
 
-  /** The remembered seq of this call if it is the retry of a timed-out one, else a new seq within the window. */
-  private async claimSeq(op: KvOp, key: string, value: StoredValue | undefined, deadlineMs: number): Promise<number> {
+  /**
+   * The remembered seq of this call if it is the retry of a timed-out one,
+   * else a new seq if one fits in the window; undefined when the window is full.
+   */
+  private claimSeqNow(op: KvOp, key: string, value: StoredValue | undefined): number | undefined {
     this.retryMemory.expire(performance.now(), this.nextSeq)
     const retriedSeq = op === 'get' ? undefined : this.retryMemory.take(op, key, value)
     if (retriedSeq !== undefined) return retriedSeq
-    if (this.nextSeq - this.ackedBelow() >= SEQ_WINDOW) await this.awaitWindow(deadlineMs)
+    return this.nextSeq - this.ackedBelow() >= SEQ_WINDOW ? undefined : this.newSeq()
+  }
+
+  /** A new seq once one fits in the window. */
+  private async claimSeq(deadlineMs: number): Promise<number> {
+    await this.awaitWindow(deadlineMs)
+    return this.newSeq()
+  }
+
+  private newSeq(): number {
     const seq = this.nextSeq++
     this.inflight.add(seq)
     return seq
@@ -215,7 +228,7 @@ export class KvClient {
       if (attempt > 0) this.counters.retries++
       const leftMs = operation.deadlineMs - performance.now()
       if (leftMs <= 0) throw this.timeout(operation)
-      const route = await this.routeTo(operation)
+      const route = this.wiredRoute(operation) ?? (await this.routeTo(operation))
       const reply = route === undefined ? undefined : await this.attempt(route, operation, Math.min(attemptMs, leftMs))
       if (reply === undefined) {
         if (route !== undefined) attemptMs = Math.min(2 * attemptMs, MAX_ATTEMPT_MS)
@@ -269,6 +282,12 @@ export class KvClient {
       if (isSendFailure(error)) return undefined
       throw error
     }
+  }
+
+  /** The route when the configuration has one and its member is wired: the common case, without an await. */
+  private wiredRoute(operation: Operation): Route | undefined {
+    const route = this.config.route(operation.shard)
+    return route !== undefined && this.rpc.has(route.member) ? route : undefined
   }
 
   /** The member to send to, or undefined (no configuration yet, shard unassigned, member not wired): back off and retry. */
