@@ -47,6 +47,7 @@ import { AssertionError, assert, ShardKVError } from '../errors.js'
 import type { AppliedReply, ClientSession, KvErrorCode, KvReply, KvRequest, ShardAck, ShardPush, StoredValue } from './messages.js'
 import { cloneConfig, initialConfig, MAX_GID, MAX_SHARDS, MIN_SHARDS, UNASSIGNED_GID, type Config } from './shard-config.js'
 import { shardOf, utf8ByteLength } from './shard-hash.js'
+import { codec } from '../runtime/codec.js'
 
 export const DEFAULT_MAX_SESSIONS_PER_SHARD = 1024
 export const DEFAULT_MAX_APPLIED_PER_CLIENT = 1024
@@ -111,6 +112,13 @@ type ShardSlot =
   | ({ readonly phase: 'serving' } & ShardData)
   | ({ readonly phase: 'handing-off'; readonly toGid: number; readonly configNum: number } & ShardData)
 
+interface StorageSnapshot {
+  readonly version: 1
+  readonly config: Config
+  readonly started: boolean
+  readonly slots: readonly (readonly [number, ShardSlot])[]
+}
+
 interface SessionLimits {
   readonly maxSessions: number
   readonly maxApplied: number
@@ -162,6 +170,28 @@ export class StorageState {
 
   apply<O extends StorageOp>(op: O): StorageResultOf<O['type']> {
     return this.dispatch(op) as StorageResultOf<O['type']>
+  }
+
+  /**
+   * The whole replicated state as bytes: a copy, so the state can go on
+   * changing while a replication layer keeps or ships the snapshot.
+   */
+  snapshot(): Uint8Array {
+    const snapshot: StorageSnapshot = { version: 1, config: this.config, started: this.started, slots: [...this.slots] }
+    return codec.encodeValue(snapshot)
+  }
+
+  /** A state equal to the one `snapshot()` was taken of; `options` must be the same. A malformed snapshot fails an assertion. */
+  static restore(options: StorageStateOptions, bytes: Uint8Array): StorageState {
+    const snapshot = codec.decodeValue(bytes) as StorageSnapshot
+    assert(typeof snapshot === 'object' && snapshot !== null && snapshot.version === 1, 'storage snapshot: unknown version')
+    const state = new StorageState(options)
+    assert(isWellFormedConfig(snapshot.config, state.shardCount), 'storage snapshot: malformed configuration')
+    state.config = snapshot.config
+    state.started = snapshot.started === true
+    for (const [shard, slot] of snapshot.slots) state.slots.set(shard, slot)
+    state.assertSlotsMatchConfig()
+    return state
   }
 
   /** Shards handed off and not yet acknowledged, with where to send them. */

@@ -314,3 +314,31 @@ t.test('leaving: every shard handed off, then nothing held; the last group out d
   t.ok(one.isSettled)
   t.same(one.outgoingPushes(), [])
 })
+
+t.test('a snapshot restores an equal state, in the middle of a hand-off too, and is a copy', async (t) => {
+  const one = nodeAt(1, c0, [c1])
+  const key = keyIn(0)
+  const bytesKey = keyIn(1)
+  const retried = request('append', key, 'x', { clientId: 'snap', seq: 3 })
+  send(one, retried)
+  send(one, request('put', bytesKey, new Uint8Array([1, 2, 3])))
+  t.ok(one.apply({ type: 'Reconfigure', config: c2 }).applied)
+
+  const snapshot = one.snapshot()
+  const keptShard = c2.shards.findIndex((gid) => gid === 1)
+  t.equal(must(send(one, request('append', keyIn(keptShard, 1), 'after the snapshot'))).status, 'ok')
+  const restored = StorageState.restore({ gid: 1, ...LIMITS }, snapshot)
+  t.same(restored.status(), { ...one.status(), keys: one.status().keys - 1 }, 'the write after the snapshot is not in it')
+  t.equal(restored.configNum, 2)
+  t.notOk(restored.isSettled, 'the hand-off in progress is part of the snapshot')
+  t.same(restored.outgoingPushes().map(({ push }) => push.shard), one.outgoingPushes().map(({ push }) => push.shard))
+  const served = c2.shards[0] === 1 ? restored : undefined
+  if (served !== undefined) {
+    t.equal(must(send(served, retried)).status, 'ok', 'the dedup table came along: the retry is answered, not applied')
+    t.equal(get(served, key), 'x')
+  }
+  const two = nodeAt(2, c1, [c2])
+  t.equal(transfer(restored, two), 2, 'the restored node finishes the hand-off')
+  t.ok(restored.isSettled)
+  t.throws(() => StorageState.restore({ gid: 1, ...LIMITS }, new Uint8Array([0, 1])), 'garbage is refused')
+})
