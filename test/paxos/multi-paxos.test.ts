@@ -1,0 +1,292 @@
+import t from 'tap'
+import { codec } from '../../src/runtime/codec.js'
+import { ZERO_BALLOT, compareBallots, nextBallot, type Ballot } from '../../src/paxos/ballot.js'
+import type { PaxosMessage } from '../../src/paxos/messages.js'
+import { MultiPaxos } from '../../src/paxos/multi-paxos.js'
+import { CoreNet, SMALL_CORE_OPTIONS, type AppSnapshot, type Command } from './support/core-net.js'
+
+const THREE = ['a', 'b', 'c']
+const FIVE = ['a', 'b', 'c', 'd', 'e']
+
+function ballot(round: number, replica: string): Ballot {
+  return { round, replica }
+}
+
+t.test('ballots order by round, then by replica id; the zero ballot is below all', async (t) => {
+  t.ok(compareBallots(ballot(1, 'b'), ballot(2, 'a')) < 0, 'round first')
+  t.ok(compareBallots(ballot(2, 'a'), ballot(2, 'b')) < 0, 'replica id breaks ties')
+  t.equal(compareBallots(ballot(3, 'c'), ballot(3, 'c')), 0)
+  t.ok(compareBallots(ZERO_BALLOT, ballot(1, 'a')) < 0)
+  t.same(nextBallot('b', 7), ballot(8, 'b'))
+})
+
+t.test('a replica that hears no leader elects itself; the others follow it', async (t) => {
+  const net = new CoreNet(THREE)
+  net.elect('b')
+  t.equal(net.core('b').role, 'leader')
+  t.equal(net.core('b').leaderHint, 'b')
+  for (const id of ['a', 'c']) {
+    t.equal(net.core(id).role, 'follower')
+    t.equal(net.core(id).leaderHint, 'b', `${id} knows the leader from its heartbeat`)
+  }
+  t.equal(net.core('a').propose('x'), 'not_leader')
+})
+
+t.test('group commit: every command proposed before ready() goes into one slot, committed everywhere', async (t) => {
+  const net = new CoreNet(THREE, { ...SMALL_CORE_OPTIONS, maxBatch: 16 })
+  net.elect('a')
+  for (const command of ['x1', 'x2', 'x3', 'x4', 'x5']) t.equal(net.core('a').propose(command), 'queued')
+  net.collect('a')
+  const accepts = net.queue.filter((inFlight) => inFlight.message.type === 'paxos.accept')
+  t.equal(accepts.length, 2, 'one accept per follower')
+  t.match(accepts[0]!.message, { values: [['x1', 'x2', 'x3', 'x4', 'x5']] })
+  net.deliverAll()
+  net.tickAll(3)
+  for (const id of THREE) t.same(net.applied.get(id), ['x1', 'x2', 'x3', 'x4', 'x5'], `${id} applied the batch`)
+})
+
+t.test('pipelining: slots beyond the window wait for commits, then go out', async (t) => {
+  const net = new CoreNet(THREE)
+  net.elect('a')
+  const commands = Array.from({ length: 40 }, (_, index) => `c${index}`)
+  net.propose('a', ...commands)
+  t.equal(net.core('a').commitIndex, 0)
+  t.ok(net.core('a').hasReady() === false, 'the window is full: nothing more to send until acks arrive')
+  net.deliverAll()
+  net.tickAll(5)
+  for (const id of THREE) t.same(net.applied.get(id), commands)
+})
+
+t.test('a new leader adopts values accepted by any promiser and fills gaps with no-ops', async (t) => {
+  const net = new CoreNet(THREE)
+  net.elect('a')
+  net.propose('a', 'x')
+  net.deliverAll((inFlight) => inFlight.to === 'b' && inFlight.message.type === 'paxos.accept')
+  net.propose('a', 'y')
+  net.takeQueued()
+  net.propose('a', 'z')
+  net.deliverAll((inFlight) => inFlight.to === 'b' && inFlight.message.type === 'paxos.accept')
+  t.equal(net.core('b').commitIndex, 0, 'b accepted slots 1 and 3 but knows nothing committed')
+
+  net.isolated.add('a')
+  net.tickAll(60)
+  t.ok(net.core('b').isLeader || net.core('c').isLeader, 'b or c took over')
+  t.same(net.applied.get('c'), ['x', 'z'])
+  t.same(net.applied.get('b'), ['x', 'z'])
+  t.equal(net.core('c').commitIndex, 3, 'slot 2 committed as a no-op')
+})
+
+t.test('adoption takes the value accepted at the highest ballot, and a value reported chosen over any ballot', async (t) => {
+  const candidate = new MultiPaxos<Command, AppSnapshot>({ ...SMALL_CORE_OPTIONS, self: 'c', peers: FIVE, random: () => 0 })
+  for (let tick = 0; tick < 20 && candidate.role !== 'candidate'; tick++) candidate.tick()
+  const prepare = candidate.ready().messages[0]!.message
+  t.equal(prepare.type, 'paxos.prepare')
+  const ours = (prepare as { ballot: Ballot }).ballot
+  candidate.step('a', {
+    type: 'paxos.promise',
+    ballot: ours,
+    entries: [
+      { slot: 1, ballot: ballot(1, 'a'), commands: ['old'], chosen: false },
+      { slot: 2, ballot: ballot(1, 'a'), commands: ['chosen'], chosen: true },
+    ],
+  })
+  t.equal(candidate.role, 'candidate', 'two promises of five are not a majority')
+  candidate.step('b', {
+    type: 'paxos.promise',
+    ballot: ours,
+    entries: [
+      { slot: 1, ballot: ballot(2, 'b'), commands: ['newer'], chosen: false },
+      { slot: 2, ballot: ballot(2, 'b'), commands: ['unchosen'], chosen: false },
+      { slot: 4, ballot: ballot(2, 'b'), commands: ['far'], chosen: false },
+    ],
+  })
+  t.equal(candidate.role, 'leader')
+  const accept = candidate.ready().messages.find((out) => out.message.type === 'paxos.accept')!.message
+  t.match(accept, { firstSlot: 1, values: [['newer'], ['chosen'], [], ['far']] })
+})
+
+t.test('a restarted replica keeps its promise and its accepted values', async (t) => {
+  const net = new CoreNet(THREE)
+  net.elect('a')
+  net.propose('a', 'kept')
+  net.deliverAll((inFlight) => inFlight.to === 'b')
+  const promisedBefore = net.core('b').promisedBallot
+
+  const restarted = net.start('b')
+  t.same(restarted.promisedBallot, promisedBefore, 'promise restored from stable storage')
+  t.equal(restarted.role, 'follower')
+
+  const stale = ballot(promisedBefore.round, '0')
+  t.ok(compareBallots(stale, promisedBefore) < 0)
+  restarted.step('c', { type: 'paxos.prepare', ballot: stale, commitIndex: 0, snapshotIndex: 0 })
+  restarted.step('c', { type: 'paxos.accept', ballot: stale, firstSlot: 1, values: [['forged']], commitIndex: 0 })
+  const replies = restarted.ready()
+  t.same(
+    replies.messages.map((out) => out.message.type),
+    ['paxos.nack', 'paxos.nack'],
+    'a lower ballot gets nacks: no promise, no acceptance',
+  )
+  t.equal(replies.persist, undefined, 'nothing changed')
+
+  const higher = ballot(promisedBefore.round + 1, 'c')
+  restarted.step('c', { type: 'paxos.prepare', ballot: higher, commitIndex: 0, snapshotIndex: 0 })
+  const promise = restarted.ready()
+  t.match(promise.persist, { promised: higher }, 'the new promise is persisted ...')
+  t.match(promise.messages, [{ to: 'c', message: { type: 'paxos.promise', entries: [{ slot: 1, commands: ['kept'] }] } }], '... and reports the value accepted before the restart')
+
+  for (let tick = 0; tick < 25 && restarted.role === 'follower'; tick++) restarted.tick()
+  t.ok(restarted.promisedBallot.round > higher.round, 'a restarted candidate takes a round above every promise it made')
+})
+
+t.test('a leader cut off from a majority steps down; a rejoining replica with a high round does not depose a healthy leader', async (t) => {
+  const net = new CoreNet(THREE)
+  net.elect('a')
+  net.isolated.add('c')
+  net.tickAll(60)
+  t.ok(net.core('c').promisedBallot.round > net.core('a').promisedBallot.round, 'c campaigned alone in its minority')
+  t.equal(net.core('a').role, 'leader', 'a kept its majority')
+  net.isolated.delete('c')
+  net.tickAll(60)
+  const leaders = THREE.filter((id) => net.core(id).isLeader)
+  t.equal(leaders.length, 1)
+  net.propose(leaders[0]!, 'after-heal')
+  net.tickAll(5)
+  for (const id of THREE) t.same(net.applied.get(id)!.at(-1), 'after-heal')
+
+  net.isolated.add('b')
+  net.isolated.add('c')
+  net.tickAll(60)
+  t.notOk(net.core('a').isLeader, 'alone, a stopped claiming to lead')
+})
+
+t.test('snapshots truncate the log: memory and persisted state stay bounded over many commands', async (t) => {
+  const net = new CoreNet(THREE)
+  net.autoSnapshot = true
+  net.elect('a')
+  const options = SMALL_CORE_OPTIONS
+  let largestLog = 0
+  let largestPersisted = 0
+  for (let round = 0; round < 100; round++) {
+    net.propose('a', `r${round}a`, `r${round}b`, `r${round}c`, `r${round}d`, `r${round}e`)
+    net.tickAll(2)
+    for (const id of THREE) {
+      largestLog = Math.max(largestLog, net.core(id).logSize)
+      largestPersisted = Math.max(largestPersisted, net.persisted.get(id)?.accepted.length ?? 0)
+    }
+  }
+  net.tickAll(5)
+  t.equal(net.applied.get('c')!.length, 500)
+  t.same(net.applied.get('b'), net.applied.get('a'))
+  t.ok(net.core('a').snapshotIndex > 150, `snapshot advanced to ${net.core('a').snapshotIndex}`)
+  const bound = options.snapshotEvery! + options.maxInflightSlots!
+  t.ok(largestLog <= bound, `log held at most ${largestLog} slots (bound ${bound})`)
+  t.ok(largestPersisted <= bound, `persisted at most ${largestPersisted} slots`)
+})
+
+t.test('a lagging replica catches up by chunks of committed slots', async (t) => {
+  const net = new CoreNet(THREE, { ...SMALL_CORE_OPTIONS, maxLogSlots: 64 })
+  net.elect('a')
+  net.isolated.add('c')
+  for (let round = 0; round < 10; round++) {
+    net.propose('a', `k${round}`)
+    net.tickAll(1)
+  }
+  t.equal(net.applied.get('c')!.length, 0)
+  net.isolated.delete('c')
+  net.tickAll(10)
+  t.same(net.applied.get('c'), net.applied.get('a'))
+  t.equal(net.applied.get('c')!.length, 10)
+})
+
+t.test('a replica behind the leader’s snapshot catches up by snapshot transfer, then by slots', async (t) => {
+  const net = new CoreNet(THREE)
+  net.autoSnapshot = true
+  net.elect('a')
+  net.isolated.add('c')
+  for (let round = 0; round < 30; round++) {
+    net.propose('a', `s${round}`)
+    net.tickAll(1)
+  }
+  t.ok(net.core('a').snapshotIndex > 0, 'the leader truncated what c lacks')
+  net.isolated.delete('c')
+  net.tickAll(10)
+  t.ok(net.snapshots.get('c') !== undefined, 'c installed a snapshot')
+  net.propose('a', 'after')
+  net.tickAll(5)
+  t.same(net.applied.get('c'), net.applied.get('a'))
+  t.equal(net.applied.get('c')!.at(-1), 'after')
+
+  const restarted = net.start('c')
+  t.equal(restarted.commitIndex, net.snapshots.get('c')!.index, 'a restart resumes from the stored snapshot')
+  net.tickAll(10)
+  t.same(net.applied.get('c'), net.applied.get('a'), 'and catches up the slots after it')
+})
+
+t.test('a candidate behind an acceptor’s snapshot gets the snapshot instead of a promise', async (t) => {
+  const net = new CoreNet(THREE)
+  net.autoSnapshot = true
+  net.elect('a')
+  net.isolated.add('c')
+  for (let round = 0; round < 30; round++) {
+    net.propose('a', `s${round}`)
+    net.tickAll(1)
+  }
+  net.isolated.add('a')
+  // Long enough that b no longer holds to a as a fresh leader (it may campaign, unheard).
+  net.tick('b', SMALL_CORE_OPTIONS.electionTimeoutMinTicks!)
+  net.isolated.delete('c')
+  net.tick('c', SMALL_CORE_OPTIONS.electionTimeoutMaxTicks! + 1)
+  net.deliverAll()
+  t.not(net.core('c').role, 'leader', 'b did not promise to a candidate missing truncated slots')
+  t.ok(net.snapshots.get('c') !== undefined, 'c got b’s snapshot')
+  net.tickAll(60)
+  const leader = ['b', 'c'].find((id) => net.core(id).isLeader)
+  t.ok(leader !== undefined, 'b and c elect a leader')
+  net.propose(leader!, 'later')
+  net.tickAll(5)
+  t.same(net.applied.get('c'), net.applied.get('b'))
+})
+
+t.test('a single replica commits alone', async (t) => {
+  const net = new CoreNet(['solo'])
+  net.elect('solo')
+  net.propose('solo', 'one', 'two')
+  t.same(net.applied.get('solo'), ['one', 'two'])
+})
+
+t.test('proposals past maxPendingCommands are refused as overloaded', async (t) => {
+  const net = new CoreNet(THREE, { ...SMALL_CORE_OPTIONS, maxPendingCommands: 4 })
+  net.elect('a')
+  const results = Array.from({ length: 6 }, (_, index) => net.core('a').propose(`p${index}`))
+  t.same(results, ['queued', 'queued', 'queued', 'queued', 'overloaded', 'overloaded'])
+})
+
+t.test('every message type round-trips through the codec', async (t) => {
+  const b = ballot(3, 'a')
+  const messages: PaxosMessage<Command, AppSnapshot>[] = [
+    { type: 'paxos.prepare', ballot: b, commitIndex: 4, snapshotIndex: 2 },
+    { type: 'paxos.promise', ballot: b, entries: [{ slot: 5, ballot: ballot(2, 'b'), commands: ['x'], chosen: false }] },
+    { type: 'paxos.accept', ballot: b, firstSlot: 5, values: [['x', 'y'], []], commitIndex: 4 },
+    { type: 'paxos.accepted', ballot: b, firstSlot: 5, count: 2 },
+    { type: 'paxos.nack', ballot: b, promised: ballot(4, 'c') },
+    { type: 'paxos.heartbeat', ballot: b, commitIndex: 6 },
+    { type: 'paxos.heartbeat-reply', ballot: b, commitIndex: 2 },
+    { type: 'paxos.catch-up-request', commitIndex: 2 },
+    { type: 'paxos.catch-up', firstSlot: 3, entries: [{ ballot: b, commands: ['z'] }] },
+    { type: 'paxos.snapshot', index: 9, snapshot: { applied: ['a', 'b'] } },
+  ]
+  for (const message of messages) t.same(codec.decode(codec.encode(message)), message, message.type)
+})
+
+t.test('options are validated with errors that name the option', async (t) => {
+  const base = { self: 'a', peers: THREE, random: () => 0 }
+  t.throws(() => new MultiPaxos({ ...base, peers: ['b', 'c'] }), { code: 'ERR_INVALID_OPTION', message: /peers/ })
+  t.throws(() => new MultiPaxos({ ...base, peers: ['a', 'a'] }), { code: 'ERR_INVALID_OPTION', message: /peers/ })
+  t.throws(() => new MultiPaxos({ ...base, heartbeatTicks: 30 }), { code: 'ERR_INVALID_OPTION', message: /heartbeatTicks/ })
+  t.throws(() => new MultiPaxos({ ...base, electionTimeoutMinTicks: 9, electionTimeoutMaxTicks: 5, heartbeatTicks: 1 }), {
+    code: 'ERR_INVALID_OPTION',
+    message: /electionTimeoutMaxTicks/,
+  })
+  t.throws(() => new MultiPaxos({ ...base, maxBatch: 0 }), { code: 'ERR_INVALID_OPTION', message: /maxBatch/ })
+  t.throws(() => new MultiPaxos({ ...base, maxLogSlots: 8 }), { code: 'ERR_INVALID_OPTION', message: /maxLogSlots/ })
+})
