@@ -1,0 +1,160 @@
+/**
+ * Hosts a Multi-Paxos replica inside an actor: the glue between the pure
+ * consensus core (src/paxos) and the actor context. The actor keeps its own
+ * state machine and gives the replica three callbacks; the replica restores
+ * itself from stable storage on start, drives the core's ticks with a timer,
+ * and after every event carries out `ready()` in the order the core requires:
+ *
+ * 1. store an installed snapshot (and hand it to the machine);
+ * 2. store the acceptor state (safety: a restarted acceptor must remember
+ *    what it promised and accepted, see AcceptorState);
+ * 3. send the messages;
+ * 4. apply committed commands, in order;
+ * 5. snapshot the machine when the core says one is due, storing it before
+ *    the core truncates the log it covers.
+ *
+ * Amnesia is handled by stable storage that outlives the worker (the
+ * ActorSystem owns it), not by VR-style recovery.
+ */
+import { assert } from '../errors.js'
+import type { ActorContext, Message } from '../runtime/actor.js'
+import { codec } from '../runtime/codec.js'
+import {
+  isPaxosMessage,
+  MultiPaxos,
+  ZERO_BALLOT,
+  type AcceptorState,
+  type MultiPaxosOptions,
+  type PaxosMessage,
+  type ProposeResult,
+  type Ready,
+  type Role,
+  type Snapshot,
+} from '../paxos/index.js'
+
+export interface ReplicatedMachine<C, S> {
+  /** Applies one committed command; `index` is the log slot (commands of one slot share it). */
+  apply(command: C, index: number): void
+  /** The machine's state now, as plain data the codec can encode (a copy). */
+  snapshot(): S
+  /** Replaces the machine's state with a snapshot (restart, or a leader's snapshot transfer). */
+  restore(snapshot: S): void
+}
+
+export interface ReplicaOptions<C, S> {
+  /** Every replica of the group, this one included. */
+  readonly peers: readonly string[]
+  /** How often the core ticks; election timeouts and heartbeats are counted in ticks. */
+  readonly tickMs: number
+  readonly paxos?: Partial<MultiPaxosOptions<C, S>>
+  /** Called when this replica's role changes (leader elected, stepped down). */
+  readonly onRoleChange?: (role: Role, ctx: ActorContext) => void
+}
+
+const ACCEPTOR_KEY = 'replica/acceptor'
+const SNAPSHOT_KEY = 'replica/snapshot'
+const TICK_TYPE = 'replica.tick'
+/** ready() rounds per event: each round can unlock only a bounded amount of new work. */
+const MAX_READY_ROUNDS = 16
+
+export class Replica<C, S> {
+  private core: MultiPaxos<C, S> | undefined
+  private appliedIndex = 0
+  private lastRole: Role = 'follower'
+
+  constructor(
+    private readonly machine: ReplicatedMachine<C, S>,
+    private readonly options: ReplicaOptions<C, S>,
+  ) {}
+
+  get role(): Role {
+    return this.core?.role ?? 'follower'
+  }
+
+  get isLeader(): boolean {
+    return this.core?.isLeader ?? false
+  }
+
+  get leaderHint(): string | undefined {
+    return this.core?.leaderHint
+  }
+
+  /** Restores acceptor state and snapshot from stable storage and starts ticking. */
+  start(ctx: ActorContext): void {
+    const acceptorBytes = ctx.storage.get(ACCEPTOR_KEY)
+    const snapshotBytes = ctx.storage.get(SNAPSHOT_KEY)
+    const acceptor: AcceptorState<C> =
+      acceptorBytes === undefined ? { promised: ZERO_BALLOT, snapshotIndex: 0, accepted: [] } : (codec.decodeValue(acceptorBytes) as AcceptorState<C>)
+    const snapshot = snapshotBytes === undefined ? undefined : (codec.decodeValue(snapshotBytes) as Snapshot<S>)
+    if (snapshot !== undefined) {
+      this.machine.restore(snapshot.snapshot)
+      this.appliedIndex = snapshot.index
+    }
+    this.core = new MultiPaxos<C, S>({
+      ...this.options.paxos,
+      self: ctx.self,
+      peers: this.options.peers,
+      random: () => ctx.random(),
+      restored: { acceptor, ...(snapshot === undefined ? {} : { snapshot }) },
+    })
+    ctx.setTimer(this.options.tickMs, { type: TICK_TYPE })
+  }
+
+  /** Takes the replica's own messages (ticks, Paxos traffic); false for anything else, which is the actor's. */
+  handle(message: Message, ctx: ActorContext): boolean {
+    const core = this.started()
+    if (message.type === TICK_TYPE) {
+      if (ctx.sender !== ctx.self) return true
+      core.tick()
+      ctx.setTimer(this.options.tickMs, { type: TICK_TYPE })
+    } else if (isPaxosMessage(message)) {
+      core.step(ctx.sender, message as PaxosMessage<C, S>)
+    } else {
+      return false
+    }
+    this.flush(ctx)
+    return true
+  }
+
+  /** Queues `command` for the next slot (group commit); call `flush` once the event's proposals are in. */
+  propose(command: C): ProposeResult {
+    return this.started().propose(command)
+  }
+
+  /** Carries out what the core is ready to do. */
+  flush(ctx: ActorContext): void {
+    const core = this.started()
+    for (let round = 0; round < MAX_READY_ROUNDS && core.hasReady(); round++) this.carryOut(core.ready(), ctx)
+    if (core.role !== this.lastRole) {
+      this.lastRole = core.role
+      this.options.onRoleChange?.(core.role, ctx)
+    }
+  }
+
+  private carryOut(ready: Ready<C, S>, ctx: ActorContext): void {
+    if (ready.snapshotToInstall !== undefined) {
+      ctx.storage.set(SNAPSHOT_KEY, codec.encodeValue(ready.snapshotToInstall))
+      this.machine.restore(ready.snapshotToInstall.snapshot)
+      this.appliedIndex = ready.snapshotToInstall.index
+    }
+    if (ready.persist !== undefined) ctx.storage.set(ACCEPTOR_KEY, codec.encodeValue(ready.persist))
+    for (const { to, message } of ready.messages) ctx.send(to, message)
+    for (const slot of ready.committed) {
+      assert(slot.index === this.appliedIndex + 1, `${ctx.self}: slot ${slot.index} committed after ${this.appliedIndex}`)
+      for (const command of slot.commands) this.machine.apply(command, slot.index)
+      this.appliedIndex = slot.index
+    }
+    const core = this.started()
+    if (core.snapshotDue) {
+      const snapshot: Snapshot<S> = { index: this.appliedIndex, snapshot: this.machine.snapshot() }
+      // Stored before the core drops the slots it covers (and before the next acceptor state says so).
+      ctx.storage.set(SNAPSHOT_KEY, codec.encodeValue(snapshot))
+      core.advanceSnapshot(snapshot.index, snapshot.snapshot)
+    }
+  }
+
+  private started(): MultiPaxos<C, S> {
+    assert(this.core !== undefined, 'replica used before start()')
+    return this.core
+  }
+}
