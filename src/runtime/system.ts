@@ -46,6 +46,8 @@ export interface ActorSpec extends ActorModule {
   readonly args?: unknown
   /** Name of the supervisor to run under (see `supervisor()`); default the root. */
   readonly supervisor?: string
+  /** Most live bytes this actor keeps in stable storage; default the system's `stableStorageBytes`. */
+  readonly stableStorageBytes?: number
 }
 
 export interface ActorInfo {
@@ -138,7 +140,7 @@ export class ActorSystem extends EventEmitter {
     this.assertOpen()
     const supervisor = this.supervisorNamed(spec.supervisor ?? ROOT)
     const node = this.addNode(spec.id, false)
-    const cell = new ActorCell(spec, node.address, supervisor.id, this.cellEnvironment())
+    const cell = new ActorCell(spec, node.address, supervisor.id, this.cellEnvironment(spec.stableStorageBytes ?? this.options.stableStorageBytes))
     this.cells.set(spec.id, cell)
     await this.wireToPeers(node)
     await supervisor.add(cell)
@@ -242,7 +244,7 @@ export class ActorSystem extends EventEmitter {
     return supervisor
   }
 
-  private cellEnvironment(): CellEnvironment {
+  private cellEnvironment(stableStorageBytes: number): CellEnvironment {
     const hostOptions: HostOptions = {
       spinMicros: this.options.spinMicros,
       heartbeatMs: this.options.heartbeatMs,
@@ -255,7 +257,7 @@ export class ActorSystem extends EventEmitter {
     return {
       hostOptions,
       control: createControlBuffer(),
-      storage: createStableStorageBuffer(this.options.stableStorageBytes),
+      storage: createStableStorageBuffer(stableStorageBytes),
       wiring: (id) => this.wiringOf(this.nodes.get(id)!),
       failed: (cell, reason) => this.supervisorNamed(cell.supervisorName).failed(cell.id, reason),
     }
