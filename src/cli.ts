@@ -8,8 +8,13 @@
  * `main` takes its arguments and output streams as parameters, so tests run
  * it in-process; bin/shardkv.js passes the real ones.
  */
-import { readFileSync } from 'node:fs'
-import { formatFlagHelp, parseFlags, UsageError, USAGE_EXIT_CODE, wantsHelp, type FlagSpecs, type FlagValues } from './cli-flags.js'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { DISTRIBUTIONS, type Distribution } from './bench/store-key-choosers.js'
+import { chaosCommand } from './chaos/chaos-command.js'
+import { flagName, formatFlagHelp, parseFlags, UsageError, USAGE_EXIT_CODE, wantsHelp, type FlagSpecs, type FlagValues } from './cli-flags.js'
+import { adminCommand } from './grpc/cli-admin.js'
+import { keyValueCommands } from './grpc/cli-kv.js'
+import { serveCommand } from './grpc/cli-serve.js'
 
 export interface CliIo {
   /** Writes to stdout (results only: a `--json` run writes one JSON document there and nothing else). */
@@ -27,7 +32,7 @@ interface LeafCommand<S extends FlagSpecs> {
   run(values: FlagValues<S>, io: CliIo): Promise<number>
 }
 
-interface GroupCommand {
+export interface GroupCommand {
   readonly name: string
   readonly summary: string
   readonly subcommands: readonly Command[]
@@ -35,8 +40,15 @@ interface GroupCommand {
   readonly defaultSubcommand?: string
 }
 
+/** A leaf that parses its own arguments, operands as well as flags (`shardkv get KEY --addr ...`), and prints its own help. */
+export interface ArgsCommand {
+  readonly name: string
+  readonly summary: string
+  runArgs(args: readonly string[], path: string, io: CliIo): Promise<number>
+}
+
 /** A leaf of any flag specs: `run` is called through `runLeaf`, which parses with the same specs. */
-type Command = LeafCommand<FlagSpecs> | GroupCommand
+export type Command = LeafCommand<FlagSpecs> | GroupCommand | ArgsCommand
 
 function leaf<S extends FlagSpecs>(command: LeafCommand<S>): LeafCommand<FlagSpecs> {
   return command as unknown as LeafCommand<FlagSpecs>
@@ -79,30 +91,59 @@ const benchRuntime = leaf({
 })
 
 const STORE_BENCH_FLAGS = {
+  workload: { kind: 'string', description: 'YCSB workloads, run in this order on the same data (YCSB runs D, which inserts, last): a list of A, B, C, D, F.', default: 'A,B,C,F,D' },
+  distribution: { kind: 'string', choices: DISTRIBUTIONS, description: 'Key chooser of every workload (zipfian: plain YCSB zipfian, theta 0.99).', defaultText: "each workload's own: latest for D, zipfian for the others" },
+  records: { kind: 'integer', description: 'Records written in the load phase.', default: 10_000, min: 1, max: 1_000_000 },
+  operations: { kind: 'integer', description: 'Operations per workload and target, all measured (instead of a time window).', defaultText: 'none: each run lasts --duration-ms', min: 1, max: 1_000_000_000 },
+  durationMs: { kind: 'integer', description: 'Measured window per workload and target.', defaultText: '1000, unless --operations is given', min: 50, max: 600_000, unit: 'ms' },
+  warmupMs: { kind: 'integer', description: 'Unmeasured warm-up before each window.', defaultText: 'a quarter of the window, at most 250', min: 0, max: 60_000, unit: 'ms' },
+  valueBytes: { kind: 'integer', description: 'Size of every value written.', default: 100, min: 1, max: 1_048_576, unit: 'bytes' },
+  target: { kind: 'string', description: 'shardkv to drive: grpc://host:port for a running "shardkv serve" (Pipeline streams; token from $SHARDKV_AUTH_TOKEN); the cluster-shape flags then do not apply.', defaultText: 'an embedded cluster' },
   groups: { kind: 'integer', description: 'Replica groups of the embedded cluster.', default: 3, min: 1, max: 64 },
   replicas: { kind: 'integer', description: 'Storage nodes per group.', default: 1, min: 1, max: 1 },
   masters: { kind: 'integer', description: 'Shard-master replicas.', default: 1, min: 1, max: 1 },
   shards: { kind: 'integer', description: 'Hash slots.', default: 64, min: 1, max: 4096 },
-  clientThreads: { kind: 'integer', description: 'Worker threads each running a shardkv client and its load loop.', default: 1, min: 1, max: 16 },
-  inflight: { kind: 'integer', description: 'Operations kept outstanding per client thread.', default: 256, min: 1, max: 1024 },
-  keys: { kind: 'integer', description: 'Distinct keys, all put in the load phase.', default: 10_000, min: 1, max: 1_000_000 },
-  valueBytes: { kind: 'integer', description: 'Size of every value put.', default: 100, min: 1, max: 1_048_576, unit: 'bytes' },
-  durationMs: { kind: 'integer', description: 'Measured window per workload and contender.', default: 2000, min: 50, max: 600_000, unit: 'ms' },
-  workloads: { kind: 'string', description: 'Comma-separated: read, write or R/W read/put percentages.', default: 'read,95/5,50/50' },
+  clientThreads: { kind: 'integer', description: 'Client threads (a piscina pool) driving shardkv and Redis.', default: 1, min: 1, max: 16 },
+  inflight: { kind: 'integer', description: 'Operations outstanding per client thread; the postMessage and comlink baselines get inflight x client-threads.', default: 256, min: 1, max: 1024 },
+  compare: { kind: 'string', description: 'Baselines run after shardkv: a list of map, postmessage, comlink, redis (redis only if redis-server is on PATH), or none.', default: 'map,postmessage,comlink,redis' },
+  seed: { kind: 'integer', description: 'Seed of the operation and key choosers.', default: 1, min: 0, max: 4_294_967_295 },
+  sweep: { kind: 'string', description: 'FLAG=V1,V2,...: everything once per value of one of groups, shards, client-threads, inflight, records, value-bytes.', defaultText: 'none' },
+  chart: { kind: 'string', description: 'Also write an SVG chart of throughput and p99 per target (and per sweep value) to this file.' },
   json: { kind: 'boolean', description: 'Print one JSON document on stdout instead of the table.' },
 } as const satisfies FlagSpecs
 
 const benchStore = leaf({
   name: 'store',
-  summary: 'The embedded cluster under read/put workloads vs a postMessage Map worker and a plain Map.',
+  summary: 'YCSB workloads (A, B, C, D, F) on the embedded cluster vs Map, postMessage, comlink and Redis baselines.',
   flags: STORE_BENCH_FLAGS,
   async run(values, io) {
-    const { parseWorkloads } = await import('./bench/store-workload.js')
-    const { runStoreBench } = await import('./bench/store-bench.js')
+    const { parseWorkloads } = await import('./bench/store-workloads.js')
+    const { parseCompare, parseSweep, resolveWindow } = await import('./bench/store-options.js')
+    const { runStoreBench, SWEEP_FLAGS } = await import('./bench/store-bench.js')
     const { formatStoreReport } = await import('./bench/store-report.js')
-    const workloads = parseWorkloads(values.workloads)
-    const progress = progressLine(io)
-    const report = await runStoreBench({ ...values, workloads }, (label) => progress.show(label)).finally(() => progress.clear())
+    const distribution = values.distribution as Distribution | undefined
+    const sweepFlags = Object.fromEntries(SWEEP_FLAGS.map((key) => [key, flagName(key).slice(2)])) as Record<(typeof SWEEP_FLAGS)[number], string>
+    const validate = (key: (typeof SWEEP_FLAGS)[number], text: string): number => parseFlags({ [key]: STORE_BENCH_FLAGS[key] }, [flagName(key), text], 'shardkv bench store --sweep')[key] as number
+    const config = {
+      cluster: { groups: values.groups, replicas: values.replicas, masters: values.masters, shards: values.shards },
+      clientThreads: values.clientThreads,
+      inflight: values.inflight,
+      records: values.records,
+      valueBytes: values.valueBytes,
+      window: resolveWindow(values),
+      workloads: parseWorkloads(values.workload, distribution),
+      distribution: distribution ?? null,
+      compare: parseCompare(values.compare),
+      seed: values.seed,
+      sweep: values.sweep === undefined ? null : parseSweep(values.sweep, sweepFlags, validate),
+      system: values.target === undefined ? undefined : (await import('./grpc/bench-target.js')).grpcBenchSystem(values.target),
+    }
+    const progress = progressBar(io)
+    const report = await runStoreBench(config, (step) => progress.show(step)).finally(() => progress.clear())
+    if (values.chart !== undefined) {
+      const { renderStoreChart } = await import('./bench/store-chart.js')
+      writeFileSync(values.chart, renderStoreChart(report))
+    }
     io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStoreReport(report)}\n`)
     return 0
   },
@@ -118,6 +159,10 @@ const ROOT: GroupCommand = {
       subcommands: [benchStore, benchRuntime],
       defaultSubcommand: 'store',
     },
+    chaosCommand,
+    serveCommand,
+    ...keyValueCommands,
+    adminCommand,
   ],
 }
 
@@ -136,6 +181,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
 }
 
 async function dispatch(command: Command, path: string, args: readonly string[], io: CliIo): Promise<number> {
+  if ('runArgs' in command) return command.runArgs(args, path, io)
   if (!('subcommands' in command)) return runLeaf(command, path, args, io)
   const [first, ...rest] = args
   if (first === 'help' && command === ROOT) return dispatch(command, path, [...rest, '--help'], io)
@@ -198,6 +244,45 @@ function progressLine(io: CliIo): ProgressLine {
     clear: () => {
       if (drawn) io.err('\r\x1b[2K')
       drawn = false
+    },
+  }
+}
+
+interface ProgressStep {
+  readonly step: number
+  readonly steps: number
+  readonly label: string
+  /** How long the step should take, to fill its share of the bar as it runs; null: unknown. */
+  readonly windowMs: number | null
+}
+
+const PROGRESS_BAR_WIDTH = 30
+const PROGRESS_REDRAW_MS = 100
+
+/** A progress bar on stderr, redrawn in place while a step's window runs; nothing at all when stderr is not a terminal. */
+function progressBar(io: CliIo): { show(step: ProgressStep): void; clear(): void } {
+  const line = progressLine(io)
+  if (!io.errIsTTY) return { show: () => {}, clear: () => {} }
+  let current: ProgressStep | undefined
+  let startedMs = 0
+  const draw = (): void => {
+    if (current === undefined) return
+    const within = current.windowMs === null ? 0 : Math.min(1, (Date.now() - startedMs) / current.windowMs)
+    const done = (current.step - 1 + within) / current.steps
+    const filled = Math.round(done * PROGRESS_BAR_WIDTH)
+    line.show(`[${'#'.repeat(filled)}${'.'.repeat(PROGRESS_BAR_WIDTH - filled)}] ${current.step}/${current.steps} ${current.label}`)
+  }
+  const timer = setInterval(draw, PROGRESS_REDRAW_MS)
+  timer.unref()
+  return {
+    show: (step) => {
+      current = step
+      startedMs = Date.now()
+      draw()
+    },
+    clear: () => {
+      clearInterval(timer)
+      line.clear()
     },
   }
 }

@@ -1,196 +1,179 @@
 /**
- * `shardkv bench store`: the embedded cluster under a default workload,
- * against two baselines from the same run.
+ * `shardkv bench store`: YCSB workloads on shardkv and its baselines, in the
+ * same process and the same run, so the results are ratios.
  *
- * 1. start a cluster and put every key (the load phase);
- * 2. shardkv: `clientThreads` piscina workers, each with ONE long-lived task
- *    that connects with `cluster.endpoint()` and runs every workload in turn
- *    (store-load.ts), `inflight` ops outstanding per thread;
- * 3. the cluster closes (its spinning receivers would tax the baselines);
- * 4. postMessage: one worker holding a Map behind raw `postMessage`, driven
- *    from the main thread at the same total depth (inflight * clientThreads);
- * 5. Map: a plain Map on the main thread running the same op mix.
+ * For each point of the sweep (one point without --sweep), for each target
+ * in turn (shardkv first, then the --compare baselines, one at a time so a
+ * target's threads never tax another's):
+ *
+ *   1. start it (a cluster, a Redis server, a worker...);
+ *   2. the load phase: write every record;
+ *   3. one run per workload, in the order given, on the same data (D's
+ *      inserts grow it, which is why YCSB runs D last);
+ *   4. the single-read probe: workload C, one op in flight (not the Map);
+ *   5. close it.
+ *
+ * CPU per op is process.cpuUsage() (every thread of this process: the
+ * cluster's actors, the client threads, the main thread) over the run,
+ * plus the Redis server's own CPU for Redis, divided by the ops completed.
  */
 import { cpus, loadavg } from 'node:os'
+import { flagName } from '../cli-flags.js'
 import { performance } from 'node:perf_hooks'
-import { Worker } from 'node:worker_threads'
-import { Piscina } from 'piscina'
-import { createCluster, type Cluster } from '../cluster.js'
-import type { KvClient } from '../client/kv-client.js'
 import type { BenchEnvironment } from './report.js'
-import { driveStore, SAMPLE_CAPACITY, type StoreLoadPlan, type StoreLoadResult } from './store-drive.js'
-import type { ClientThreadTask } from './store-load.js'
-import { checkStoreTargets, measureWorkload, summarizeStoreRuns, type StoreBenchReport, type StoreThroughput } from './store-report.js'
-import { keyNames, nextIsRead, READY_ID, valueOfBytes, type MapReply, type MapRequest, type MapWorkerData, type Workload } from './store-workload.js'
+import type { RunWindow } from './store-drive.js'
+import type { Distribution } from './store-key-choosers.js'
+import { checkStoreTargets, measureLoad, measureTarget, measureWorkload, type StoreBenchPoint, type StoreBenchReport, type TargetMeasurement, type LoadMeasurement } from './store-report.js'
+import { startTarget, type BaselineName, type BenchTarget, type ClusterShape, type RunRequest, type SkippedTarget, type SystemUnderTest, type TargetName, type TargetSettings } from './store-targets.js'
+import { WORKLOADS, type WorkloadSpec } from './store-workloads.js'
 
-export interface StoreBenchConfig {
-  readonly groups: number
-  readonly replicas: number
-  readonly masters: number
-  readonly shards: number
-  readonly clientThreads: number
-  readonly inflight: number
-  readonly keys: number
-  readonly valueBytes: number
-  readonly durationMs: number
-  readonly workloads: readonly Workload[]
+export const SWEEP_FLAGS = ['groups', 'shards', 'clientThreads', 'inflight', 'records', 'valueBytes'] as const
+export type SweepFlag = (typeof SWEEP_FLAGS)[number]
+
+export interface Sweep {
+  readonly flag: SweepFlag
+  readonly values: readonly number[]
 }
 
-export type StoreBenchProgress = (label: string) => void
+export interface StoreBenchConfig {
+  readonly cluster: ClusterShape
+  readonly clientThreads: number
+  readonly inflight: number
+  readonly records: number
+  readonly valueBytes: number
+  readonly window: RunWindow
+  /** Already carrying the --distribution override, if any. */
+  readonly workloads: readonly WorkloadSpec[]
+  readonly distribution: Distribution | null
+  readonly compare: readonly BaselineName[]
+  readonly seed: number
+  readonly sweep: Sweep | null
+  /** Where shardkv runs; the embedded cluster by default. */
+  readonly system?: (shape: ClusterShape) => Promise<SystemUnderTest>
+}
 
-/** Longest a start-up step (a worker coming up, a client thread reaching a barrier) may take. */
-const STARTUP_LIMIT_MS = 30_000
-/** Warm-up before each window: a quarter of it, at most this. */
-const MAX_WARMUP_MS = 250
+export interface StoreBenchProgress {
+  readonly step: number
+  readonly steps: number
+  readonly label: string
+  /** How long this step should take when it is a timed window; null otherwise. */
+  readonly windowMs: number | null
+}
 
-export async function runStoreBench(config: StoreBenchConfig, onProgress: StoreBenchProgress = () => {}): Promise<StoreBenchReport> {
+/** The single-read probe's window: short, it only needs a stable median. */
+const PROBE_MAX_DURATION_MS = 500
+const PROBE_MAX_WARMUP_MS = 100
+const PROBE_MAX_OPERATIONS = 10_000
+
+export async function runStoreBench(config: StoreBenchConfig, onProgress: (progress: StoreBenchProgress) => void = () => {}): Promise<StoreBenchReport> {
   const loadAverageAtStart = loadavg()[0]!
-  const warmupMs = Math.min(MAX_WARMUP_MS, Math.floor(config.durationMs / 4))
-  const plans = config.workloads.map((workload) => planFor(config, workload, warmupMs, config.inflight))
-  onProgress('starting the cluster')
-  const cluster = await createCluster({ groups: config.groups, replicas: config.replicas, masters: config.masters, shards: config.shards })
-  let loadPhaseMs: number
-  let shardkvRuns: StoreLoadResult[][]
-  try {
-    onProgress(`loading ${config.keys} keys`)
-    loadPhaseMs = await loadKeys(cluster.client(), config)
-    shardkvRuns = await runClientThreads(cluster, plans, config, onProgress)
-  } finally {
-    await cluster.close()
+  const values = config.sweep === null ? [null] : config.sweep.values
+  const targets: TargetName[] = ['shardkv', ...config.compare]
+  const stepsPerTarget = (name: TargetName): number => 1 + config.workloads.length + (name === 'map' ? 0 : 1)
+  const steps = values.length * targets.reduce((sum, name) => sum + stepsPerTarget(name), 0)
+  let step = 0
+  const progress = (label: string, windowMs: number | null): void => onProgress({ step: ++step, steps, label, windowMs })
+  const points: StoreBenchPoint[] = []
+  for (const value of values) {
+    const settings = settingsAt(config, value)
+    const prefix = value === null ? '' : `${flagName(config.sweep!.flag).slice(2)}=${value} `
+    points.push(await runPoint(config, settings, targets, (label, windowMs) => progress(`${prefix}${label}`, windowMs), value))
   }
-  const postMessageInflight = config.inflight * config.clientThreads
-  const postMessagePlans = config.workloads.map((workload) => planFor(config, workload, warmupMs, postMessageInflight))
-  const postMessageRuns = await runPostMessageBaseline(postMessagePlans, config, onProgress)
-  const mapRuns = config.workloads.map((workload, index) => {
-    onProgress(`[${index + 1}/${config.workloads.length}] ${workload.name}: Map`)
-    return runMapBaseline(plans[index]!, config.valueBytes)
-  })
-  const workloads = config.workloads.map((workload, index) =>
-    measureWorkload(workload, summarizeStoreRuns(shardkvRuns.map((thread) => thread[index]!)), summarizeStoreRuns([postMessageRuns[index]!]), mapRuns[index]!),
-  )
   return {
     benchmark: 'store',
     environment: environment(loadAverageAtStart),
     config: {
-      groups: config.groups,
-      replicas: config.replicas,
-      masters: config.masters,
-      shards: config.shards,
-      clientThreads: config.clientThreads,
-      inflight: config.inflight,
-      postMessageInflight,
-      keys: config.keys,
-      valueBytes: config.valueBytes,
-      durationMs: config.durationMs,
-      warmupMs,
+      window: config.window,
       workloads: config.workloads.map((workload) => workload.name),
+      distribution: config.distribution,
+      compare: config.compare,
+      seed: config.seed,
     },
-    loadPhaseMs,
-    workloads,
-    targets: checkStoreTargets(workloads),
+    points,
+    targets: checkStoreTargets(points[0]),
   }
 }
 
-function planFor(config: StoreBenchConfig, workload: Workload, warmupMs: number, inflight: number): StoreLoadPlan {
-  return { readPercent: workload.readPercent, keys: config.keys, inflight, warmupMs, durationMs: config.durationMs, sampleCapacity: SAMPLE_CAPACITY }
+/** The settings of one sweep point: the base settings with the swept flag set to `value`. */
+export function settingsAt(config: StoreBenchConfig, value: number | null): TargetSettings {
+  const base: TargetSettings = {
+    cluster: config.cluster,
+    records: config.records,
+    valueBytes: config.valueBytes,
+    clientThreads: config.clientThreads,
+    inflight: config.inflight,
+    seed: config.seed,
+  }
+  if (value === null || config.sweep === null) return base
+  const flag = config.sweep.flag
+  if (flag === 'groups' || flag === 'shards') return { ...base, cluster: { ...base.cluster, [flag]: value } }
+  return { ...base, [flag]: value }
 }
 
-/** Puts every key, `inflight` at a time; resolves with the time it took (ms). */
-async function loadKeys(client: KvClient, config: StoreBenchConfig): Promise<number> {
-  const keys = keyNames(config.keys)
-  const value = valueOfBytes(config.valueBytes)
-  const startMs = performance.now()
-  let next = 0
-  const loop = async (): Promise<void> => {
-    while (next < keys.length) await client.put(keys[next++]!, value)
-  }
-  try {
-    await Promise.all(Array.from({ length: Math.min(config.inflight, keys.length) }, loop))
-  } finally {
-    client.close()
-  }
-  return performance.now() - startMs
-}
+type Progress = (label: string, windowMs: number | null) => void
 
-/** One long-lived piscina task per client thread; resolves with each thread's results, per workload. */
-async function runClientThreads(cluster: Cluster, plans: readonly StoreLoadPlan[], config: StoreBenchConfig, onProgress: StoreBenchProgress): Promise<StoreLoadResult[][]> {
-  const threads = config.clientThreads
-  const pool = new Piscina({ filename: new URL('./store-load.js', import.meta.url).href, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 })
-  const barrier = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
-  const arrivals = new Int32Array(barrier)
-  const progress = setInterval(() => {
-    const workload = Math.ceil(Atomics.load(arrivals, 0) / threads)
-    if (workload > 0) onProgress(`[${workload}/${plans.length}] ${config.workloads[workload - 1]!.name}: shardkv`)
-  }, 100)
-  try {
-    const tasks = Array.from({ length: threads }, () => {
-      const task: ClientThreadTask = { endpoint: cluster.endpoint(), plans, valueBytes: config.valueBytes, threads, barrier, barrierTimeoutMs: STARTUP_LIMIT_MS }
-      return pool.run(task) as Promise<StoreLoadResult[]>
-    })
-    return await Promise.all(tasks)
-  } finally {
-    clearInterval(progress)
-    await pool.destroy()
-  }
-}
-
-async function runPostMessageBaseline(plans: readonly StoreLoadPlan[], config: StoreBenchConfig, onProgress: StoreBenchProgress): Promise<StoreLoadResult[]> {
-  const workerData: MapWorkerData = { keys: config.keys, valueBytes: config.valueBytes }
-  const worker = new Worker(new URL('./store-map-worker.js', import.meta.url), { workerData })
-  try {
-    const pending = new Map<number, () => void>()
-    const ready = new Promise<void>((resolve) => pending.set(READY_ID, resolve))
-    worker.on('message', (reply: MapReply) => {
-      const resolve = pending.get(reply.id)
-      pending.delete(reply.id)
-      resolve?.()
-    })
-    const failed = new Promise<never>((_, reject) => worker.once('error', reject))
-    await Promise.race([ready, failed])
-    const keys = keyNames(config.keys)
-    const value = valueOfBytes(config.valueBytes)
-    let nextId = 0
-    const request = (message: MapRequest): Promise<void> =>
-      new Promise<void>((resolve) => {
-        pending.set(message.id, resolve)
-        worker.postMessage(message)
-      })
-    const ops = {
-      get: (keyIndex: number) => request({ id: nextId++, key: keys[keyIndex]! }),
-      put: (keyIndex: number) => request({ id: nextId++, key: keys[keyIndex]!, value }),
+async function runPoint(config: StoreBenchConfig, settings: TargetSettings, names: readonly TargetName[], progress: Progress, sweepValue: number | null): Promise<StoreBenchPoint> {
+  const byWorkload = config.workloads.map((): TargetMeasurement[] => [])
+  const singleRead: TargetMeasurement[] = []
+  const load: LoadMeasurement[] = []
+  const skipped: SkippedTarget[] = []
+  const system = config.system
+  for (const name of names) {
+    progress(`${name}: start and load ${settings.records} records`, null)
+    const started = await startTarget(name, settings, system === undefined ? undefined : () => system(settings.cluster))
+    if ('skipped' in started) {
+      skipped.push(started)
+      continue
     }
-    const results: StoreLoadResult[] = []
-    for (const [index, plan] of plans.entries()) {
-      onProgress(`[${index + 1}/${plans.length}] ${config.workloads[index]!.name}: postMessage`)
-      results.push(await Promise.race([driveStore(plan, ops, 'postMessage baseline'), failed]))
+    try {
+      const loadStartMs = performance.now()
+      await started.load()
+      load.push(measureLoad(name, settings.records, performance.now() - loadStartMs))
+      for (const [index, workload] of config.workloads.entries()) {
+        progress(`${name}: workload ${workload.name}`, windowMsOf(config.window))
+        byWorkload[index]!.push(await measureRun(started, { workload, window: config.window, single: false }))
+      }
+      if (name !== 'map') {
+        const window = probeWindow(config.window)
+        progress(`${name}: single read`, windowMsOf(window))
+        singleRead.push(await measureRun(started, { workload: probeWorkload(config), window, single: true }))
+      }
+    } finally {
+      await started.close()
     }
-    return results
-  } finally {
-    await worker.terminate()
+  }
+  return {
+    sweep: sweepValue === null ? null : { flag: flagName(config.sweep!.flag).slice(2), value: sweepValue },
+    config: { ...settings.cluster, clientThreads: settings.clientThreads, inflight: settings.inflight, mainThreadInflight: settings.inflight * settings.clientThreads, records: settings.records, valueBytes: settings.valueBytes },
+    load,
+    workloads: config.workloads.map((workload, index) => measureWorkload(workload, byWorkload[index]!)),
+    singleRead: measureWorkload({ ...probeWorkload(config), name: 'single-read', description: 'workload C, one op in flight' }, singleRead),
+    skipped,
   }
 }
 
-/** The same op mix on a plain Map on this thread, synchronously; the clock is read every CLOCK_STRIDE ops. */
-export function runMapBaseline(plan: StoreLoadPlan, valueBytes: number): StoreThroughput {
-  const CLOCK_STRIDE = 256
-  const keys = keyNames(plan.keys)
-  const value = valueOfBytes(valueBytes)
-  const map = new Map<string, string>(keys.map((key) => [key, value]))
-  const measuredFromMs = performance.now() + plan.warmupMs
-  const deadlineMs = measuredFromMs + plan.durationMs
-  let completed = 0
-  let sink = 0
-  for (let nowMs = performance.now(); nowMs < deadlineMs; nowMs = performance.now()) {
-    for (let op = 0; op < CLOCK_STRIDE; op++) {
-      const key = keys[Math.floor(Math.random() * plan.keys)]!
-      if (nextIsRead(plan.readPercent, Math.random)) sink += map.get(key)?.length ?? 0
-      else map.set(key, value)
-    }
-    if (nowMs >= measuredFromMs) completed += CLOCK_STRIDE
-  }
-  // The reads' results are used, so the engine cannot drop them.
-  if (sink < 0) throw new Error('unreachable')
-  return { completed, opsPerSecond: (completed * 1000) / plan.durationMs }
+async function measureRun(target: BenchTarget, request: RunRequest): Promise<TargetMeasurement> {
+  const cpuBefore = process.cpuUsage()
+  const externalBefore = target.externalCpuMicros()
+  const runs = await target.run(request)
+  const cpu = process.cpuUsage(cpuBefore)
+  const externalAfter = target.externalCpuMicros()
+  const cpuMicros = externalBefore === null || externalAfter === null ? null : cpu.user + cpu.system + externalAfter - externalBefore
+  return measureTarget(target.name, runs, cpuMicros, target.name !== 'map')
+}
+
+function probeWorkload(config: StoreBenchConfig): WorkloadSpec {
+  return config.distribution === null ? WORKLOADS.C : { ...WORKLOADS.C, distribution: config.distribution }
+}
+
+function probeWindow(window: RunWindow): RunWindow {
+  return window.kind === 'duration'
+    ? { kind: 'duration', warmupMs: Math.min(PROBE_MAX_WARMUP_MS, window.warmupMs), durationMs: Math.min(PROBE_MAX_DURATION_MS, window.durationMs) }
+    : { kind: 'operations', operations: Math.min(PROBE_MAX_OPERATIONS, window.operations) }
+}
+
+function windowMsOf(window: RunWindow): number | null {
+  return window.kind === 'duration' ? window.warmupMs + window.durationMs : null
 }
 
 function environment(loadAverageAtStart: number): BenchEnvironment {

@@ -1,152 +1,200 @@
 /**
- * The store benchmark's report: pure functions from measurements to ratios,
- * target checks, a text table and the JSON document. No I/O, no clock.
+ * The store benchmark's report: pure functions from the drivers' results to
+ * throughput, latency percentiles, CPU per op, ratios, target checks, the
+ * text table and the JSON document. No I/O, no clock.
  *
- * Ratios are shardkv / baseline of ops/s (higher favours shardkv).
+ * Ratios are shardkv / baseline of ops/s: above 1 favours shardkv.
  */
-import { formatRatio, formatValue, ratio, summarizeLatency, type BenchEnvironment, type TargetCheck } from './report.js'
-import type { StoreLoadResult } from './store-drive.js'
+import { formatRatio, ratio, type BenchEnvironment, type TargetCheck } from './report.js'
+import type { RunResult } from './store-drive.js'
+import { encodeHistogram, mergeEncoded, percentilesOf, type Histogram, type LatencyPercentiles } from './store-latency.js'
+import { TARGET_LABELS, type BaselineName, type ClusterShape, type SkippedTarget, type TargetName } from './store-targets.js'
+import type { WorkloadSpec } from './store-workloads.js'
 
-export interface StoreThroughput {
+export interface TargetMeasurement {
+  readonly target: TargetName
+  /** Measured operations over the measured time, all drivers together; null when nothing was measured. */
   readonly opsPerSecond: number | null
   readonly completed: number
-}
-
-export interface StoreLatencyThroughput extends StoreThroughput {
-  readonly p50Us: number | null
-  readonly p99Us: number | null
+  /** Null for the Map (not timed per op) or when nothing completed. */
+  readonly latency: LatencyPercentiles | null
+  /** Process CPU (all threads, plus a server process's) over the whole run, warm-up included, per op completed, µs. */
+  readonly cpuUsPerOp: number | null
+  /** The merged HdrHistogram of latencies in ns, compressed base64 (hdr-histogram-js decodeFromCompressedBase64). */
+  readonly histogram: string | null
 }
 
 export interface WorkloadMeasurement {
+  /** A YCSB workload letter, or `single-read`: workload C with one op in flight on one driver. */
   readonly workload: string
-  readonly readPercent: number
-  readonly shardkv: StoreLatencyThroughput
-  readonly postMessage: StoreLatencyThroughput
-  /** A plain Map on the main thread: no latency worth reporting (sub-µs, synchronous). */
-  readonly map: StoreThroughput
-  readonly shardkvOverPostMessage: number | null
-  readonly shardkvOverMap: number | null
+  readonly description: string
+  readonly distribution: string
+  readonly targets: readonly TargetMeasurement[]
+  /** shardkv ops/s / the baseline's, for each baseline measured. */
+  readonly shardkvOver: Partial<Record<BaselineName, number | null>>
+}
+
+export interface LoadMeasurement {
+  readonly target: TargetName
+  readonly records: number
+  readonly elapsedMs: number
+  readonly recordsPerSecond: number | null
+}
+
+export interface StorePointConfig extends ClusterShape {
+  readonly clientThreads: number
+  readonly inflight: number
+  /** In flight against the postMessage and comlink workers: inflight * clientThreads, the same total depth. */
+  readonly mainThreadInflight: number
+  readonly records: number
+  readonly valueBytes: number
+}
+
+export interface StoreBenchPoint {
+  /** The swept flag (as on the command line: `client-threads`) and its value at this point; null without --sweep. */
+  readonly sweep: { readonly flag: string; readonly value: number } | null
+  readonly config: StorePointConfig
+  readonly load: readonly LoadMeasurement[]
+  readonly workloads: readonly WorkloadMeasurement[]
+  /** Single-read latency (one op in flight), per target but the Map. */
+  readonly singleRead: WorkloadMeasurement
+  readonly skipped: readonly SkippedTarget[]
 }
 
 export interface StoreBenchConfigSummary {
-  readonly groups: number
-  readonly replicas: number
-  readonly masters: number
-  readonly shards: number
-  readonly clientThreads: number
-  readonly inflight: number
-  /** In flight against the postMessage worker: inflight * clientThreads, the same total depth. */
-  readonly postMessageInflight: number
-  readonly keys: number
-  readonly valueBytes: number
-  readonly durationMs: number
-  readonly warmupMs: number
+  readonly window: { readonly kind: 'duration'; readonly warmupMs: number; readonly durationMs: number } | { readonly kind: 'operations'; readonly operations: number }
   readonly workloads: readonly string[]
+  /** The --distribution override; null: each workload's own. */
+  readonly distribution: string | null
+  readonly compare: readonly string[]
+  readonly seed: number
 }
 
 export interface StoreBenchReport {
   readonly benchmark: 'store'
   readonly environment: BenchEnvironment
   readonly config: StoreBenchConfigSummary
-  /** Milliseconds the load phase (a put of every key) took on shardkv. */
-  readonly loadPhaseMs: number
-  readonly workloads: readonly WorkloadMeasurement[]
+  readonly points: readonly StoreBenchPoint[]
+  /** Checked on the first point. */
   readonly targets: readonly TargetCheck[]
 }
 
-/** The issue's target: read-only shardkv ops/s at least this many times the postMessage Map worker's. */
-export const READ_ONLY_OVER_POSTMESSAGE_TARGET = 3
+/** The issue's targets. */
+export const STORE_TARGETS = {
+  readOnlyOverPostMessage: 3,
+  readOnlyOverRedis: 3,
+  singleReadP50Us: 20,
+} as const
 
-/** Ops/s and latency over concurrent runs (client threads): rates add up, samples pool. */
-export function summarizeStoreRuns(runs: readonly StoreLoadResult[]): StoreLatencyThroughput {
-  let completed = 0
-  let opsPerSecond: number | null = runs.length === 0 ? null : 0
-  for (const run of runs) {
-    completed += run.completed
-    opsPerSecond = opsPerSecond !== null && run.elapsedMs > 0 ? opsPerSecond + (run.completed * 1000) / run.elapsedMs : null
-  }
-  const pooled = new Float64Array(runs.reduce((sum, run) => sum + run.latencySamplesUs.length, 0))
-  let offset = 0
-  for (const run of runs) {
-    pooled.set(run.latencySamplesUs, offset)
-    offset += run.latencySamplesUs.length
-  }
-  const latency = summarizeLatency(pooled, completed)
-  return { opsPerSecond, completed, p50Us: latency.p50Us, p99Us: latency.p99Us }
-}
-
-export function measureWorkload(
-  workload: { readonly name: string; readonly readPercent: number },
-  shardkv: StoreLatencyThroughput,
-  postMessage: StoreLatencyThroughput,
-  map: StoreThroughput,
-): WorkloadMeasurement {
+/** One target's runs (one per driver) as ops/s, percentiles and CPU per op. */
+export function measureTarget(target: TargetName, runs: readonly RunResult[], cpuMicros: number | null, timed: boolean): TargetMeasurement {
+  const completed = runs.reduce((sum, run) => sum + run.completed, 0)
+  const completedTotal = runs.reduce((sum, run) => sum + run.completedTotal, 0)
+  const elapsedMs = Math.max(0, ...runs.map((run) => run.elapsedMs))
+  const histogram = timed ? mergeEncoded(runs.map((run) => run.histogram)) : null
   return {
-    workload: workload.name,
-    readPercent: workload.readPercent,
-    shardkv,
-    postMessage,
-    map,
-    shardkvOverPostMessage: ratio(shardkv.opsPerSecond, postMessage.opsPerSecond),
-    shardkvOverMap: ratio(shardkv.opsPerSecond, map.opsPerSecond),
+    target,
+    opsPerSecond: elapsedMs > 0 && completed > 0 ? (completed * 1000) / elapsedMs : null,
+    completed,
+    latency: histogram === null ? null : percentilesOf(histogram),
+    cpuUsPerOp: cpuMicros === null || completedTotal === 0 ? null : cpuMicros / completedTotal,
+    histogram: histogram === null ? null : encodeMerged(histogram),
   }
 }
 
-/** The read-only target, checked on the first workload with 100 % reads; skipped when there is none. */
-export function checkStoreTargets(workloads: readonly WorkloadMeasurement[]): TargetCheck[] {
-  const readOnly = workloads.find((measurement) => measurement.readPercent === 100)
-  const value = readOnly === undefined ? null : readOnly.shardkvOverPostMessage
+function encodeMerged(histogram: Histogram): string | null {
+  return histogram.totalCount === 0 ? null : encodeHistogram(histogram)
+}
+
+export function measureWorkload(workload: Pick<WorkloadSpec, 'description' | 'distribution'> & { readonly name: string }, targets: readonly TargetMeasurement[]): WorkloadMeasurement {
+  const shardkv = targets.find((measurement) => measurement.target === 'shardkv')
+  const shardkvOver: Partial<Record<BaselineName, number | null>> = {}
+  for (const measurement of targets) {
+    if (measurement.target !== 'shardkv') shardkvOver[measurement.target] = ratio(shardkv?.opsPerSecond ?? null, measurement.opsPerSecond)
+  }
+  return { workload: workload.name, description: workload.description, distribution: workload.distribution, targets, shardkvOver }
+}
+
+export function measureLoad(target: TargetName, records: number, elapsedMs: number): LoadMeasurement {
+  return { target, records, elapsedMs, recordsPerSecond: elapsedMs > 0 ? (records * 1000) / elapsedMs : null }
+}
+
+export function checkStoreTargets(point: StoreBenchPoint | undefined): TargetCheck[] {
+  const readOnly = point?.workloads.find((measurement) => measurement.workload === 'C')
+  const singleShardkv = point?.singleRead.targets.find((measurement) => measurement.target === 'shardkv')
   return [
-    {
-      id: 'readOnly.shardkvOverPostMessage',
-      description: 'read-only ops/s: shardkv / postMessage',
-      comparison: '>=',
-      threshold: READ_ONLY_OVER_POSTMESSAGE_TARGET,
-      value,
-      met: value === null ? null : value >= READ_ONLY_OVER_POSTMESSAGE_TARGET,
-    },
+    check('C.shardkvOverPostMessage', 'workload C (read only) ops/s: shardkv / postMessage', '>=', STORE_TARGETS.readOnlyOverPostMessage, readOnly?.shardkvOver.postmessage ?? null),
+    check('C.shardkvOverRedis', 'workload C (read only) ops/s: shardkv / Redis (ioredis, pipelined)', '>=', STORE_TARGETS.readOnlyOverRedis, readOnly?.shardkvOver.redis ?? null),
+    check('singleRead.shardkv.p50Us', 'single read, nothing else in flight: shardkv p50 (µs)', '<=', STORE_TARGETS.singleReadP50Us, singleShardkv?.latency?.p50Us ?? null),
   ]
+}
+
+function check(id: string, description: string, comparison: TargetCheck['comparison'], threshold: number, value: number | null): TargetCheck {
+  const met = value === null ? null : comparison === '>=' ? value >= threshold : comparison === '<=' ? value <= threshold : value < threshold
+  return { id, description, comparison, threshold, value, met }
 }
 
 export function formatStoreReport(report: StoreBenchReport): string {
   const { environment: env, config } = report
+  const window = config.window.kind === 'duration' ? `window ${config.window.durationMs} ms (+${config.window.warmupMs} ms warm-up)` : `${config.window.operations} operations`
   const lines = [
-    `shardkv store benchmark: node ${env.node}, ${env.platform}/${env.arch}, ${env.cpus} CPUs (${env.cpuModel}), ` +
+    `shardkv store benchmark (YCSB): node ${env.node}, ${env.platform}/${env.arch}, ${env.cpus} CPUs (${env.cpuModel}), ` +
       `load average ${env.loadAverage1mAtStart.toFixed(2)} at start, ${env.loadAverage1mAtEnd.toFixed(2)} at end`,
-    `cluster: ${config.groups} group(s) x ${config.replicas} replica(s), ${config.masters} master(s), ${config.shards} shards; ` +
-      `${config.clientThreads} client thread(s) x ${config.inflight} in flight (postMessage: ${config.postMessageInflight} in flight)`,
-    `${config.keys} keys of ${config.valueBytes} B (loaded in ${report.loadPhaseMs.toFixed(0)} ms); window ${config.durationMs} ms (+${config.warmupMs} ms warm-up) per workload and contender`,
-    '',
-    formatStoreTable(report.workloads),
-    '',
-    'targets:',
-    ...report.targets.map(formatStoreTarget),
+    `workloads ${config.workloads.join(',')} (${config.distribution ?? 'each workload its own distribution'}), ${window} per workload and target, seed ${config.seed}`,
   ]
+  for (const point of report.points) lines.push('', ...formatPoint(point))
+  lines.push('', 'targets:', ...report.targets.map(formatTarget))
   return lines.join('\n')
 }
 
-export function formatStoreTable(workloads: readonly WorkloadMeasurement[]): string {
-  const header = ['workload', 'shardkv ops/s', 'p50 µs', 'p99 µs', 'postMessage ops/s', 'p50 µs', 'p99 µs', 'Map ops/s', 'shardkv/postMessage', 'shardkv/Map']
-  const body = workloads.map((w) => [
-    w.workload,
-    formatValue(w.shardkv.opsPerSecond, 'req/s'),
-    formatValue(w.shardkv.p50Us, 'µs'),
-    formatValue(w.shardkv.p99Us, 'µs'),
-    formatValue(w.postMessage.opsPerSecond, 'req/s'),
-    formatValue(w.postMessage.p50Us, 'µs'),
-    formatValue(w.postMessage.p99Us, 'µs'),
-    formatValue(w.map.opsPerSecond, 'req/s'),
-    formatRatio(w.shardkvOverPostMessage),
-    formatRatio(w.shardkvOverMap),
-  ])
-  const table = [header, ...body]
-  const widths = header.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)))
-  const render = (cells: readonly string[]): string => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ')
-  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...body.map(render)].join('\n')
+function formatPoint(point: StoreBenchPoint): string[] {
+  const { config } = point
+  const lines: string[] = []
+  if (point.sweep !== null) lines.push(`== --sweep ${point.sweep.flag}=${point.sweep.value} ==`)
+  lines.push(
+    `cluster: ${config.groups} group(s) x ${config.replicas} replica(s), ${config.masters} master(s), ${config.shards} shards; ` +
+      `${config.clientThreads} client thread(s) x ${config.inflight} in flight (postMessage, comlink: ${config.mainThreadInflight})`,
+    `${config.records} records of ${config.valueBytes} B; load phase: ` +
+      point.load.map((load) => `${TARGET_LABELS[load.target]} ${load.elapsedMs.toFixed(0)} ms`).join(', '),
+  )
+  for (const skipped of point.skipped) lines.push(`${TARGET_LABELS[skipped.name]} skipped: ${skipped.skipped}`)
+  lines.push('', formatStoreTable([...point.workloads, point.singleRead]))
+  return lines
 }
 
-function formatStoreTarget(target: TargetCheck): string {
+const COLUMNS = ['workload', 'target', 'ops/s', 'p50 µs', 'p95 µs', 'p99 µs', 'p99.9 µs', 'CPU µs/op', 'shardkv/target'] as const
+
+export function formatStoreTable(workloads: readonly WorkloadMeasurement[]): string {
+  const body: string[][] = []
+  for (const workload of workloads) {
+    for (const [index, measurement] of workload.targets.entries()) {
+      const latency = measurement.latency
+      body.push([
+        index === 0 ? workload.workload : '',
+        TARGET_LABELS[measurement.target],
+        measurement.opsPerSecond === null ? 'n/a' : Math.round(measurement.opsPerSecond).toLocaleString('en-US'),
+        formatUs(latency?.p50Us),
+        formatUs(latency?.p95Us),
+        formatUs(latency?.p99Us),
+        formatUs(latency?.p999Us),
+        formatUs(measurement.cpuUsPerOp),
+        measurement.target === 'shardkv' ? '' : formatRatio(workload.shardkvOver[measurement.target] ?? null),
+      ])
+    }
+  }
+  const table = [[...COLUMNS], ...body]
+  const widths = COLUMNS.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)))
+  const render = (cells: readonly string[]): string => cells.map((cell, column) => (column <= 1 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd()
+  return [render(COLUMNS), render(widths.map((width) => '-'.repeat(width))), ...body.map(render)].join('\n')
+}
+
+function formatUs(value: number | null | undefined): string {
+  if (value === null || value === undefined) return 'n/a'
+  return value >= 100 ? value.toFixed(0) : value.toFixed(1)
+}
+
+function formatTarget(target: TargetCheck): string {
   const status = target.met === null ? 'skipped' : target.met ? 'met' : 'NOT MET'
-  const value = target.value === null ? 'n/a' : `${target.value.toFixed(2)}x`
+  const value = target.value === null ? 'n/a' : target.id.endsWith('Us') ? `${target.value.toFixed(1)} µs` : `${target.value.toFixed(2)}x`
   return `  [${status.padEnd(7)}] ${target.description} ${target.comparison} ${target.threshold}: ${value}`
 }

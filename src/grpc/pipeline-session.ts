@@ -1,0 +1,122 @@
+/**
+ * One Pipeline stream on the server: tagged requests in, tagged responses
+ * out, in completion order. Each operation runs through the KvPool exactly as
+ * a unary call would; a failed operation is an `error` response and the
+ * stream goes on.
+ *
+ * Bounds: at most MAX_PIPELINE_OUTSTANDING operations of one stream run at
+ * once, and the session stops reading (HTTP/2 flow control pushes back on
+ * the client) while it is at that bound or while the response buffer is
+ * full. Nothing is dropped.
+ *
+ * Ending: when the client half-closes, the stream ends with OK once every
+ * outstanding operation has answered. `drain()` (server shutdown) stops
+ * reading and does the same; requests the client sent but the server never
+ * read get no response, and the client fails them when the stream ends.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js'
+import { ShardKVError } from '../errors.js'
+import type { KvPool } from './kv-pool.js'
+import { runAppend, runDelete, runGet, runPut } from './operations.js'
+import { summarizeError } from './status.js'
+import type { PipelineRequest, PipelineResponse } from './wire.js'
+
+export const MAX_PIPELINE_OUTSTANDING = 1024
+
+type Result = Omit<PipelineResponse, 'tag'>
+
+export class PipelineSession {
+  private outstanding = 0
+  private halfClosed = false
+  private draining = false
+  private writeBlocked = false
+  private ended = false
+
+  constructor(
+    private readonly call: ServerDuplexStream<PipelineRequest, PipelineResponse>,
+    private readonly pool: KvPool,
+    private readonly onBug: (error: unknown) => void,
+    private readonly onEnd: () => void,
+  ) {
+    call.on('data', (request: PipelineRequest) => this.accept(request))
+    call.on('end', () => {
+      this.halfClosed = true
+      this.endWhenIdle()
+    })
+    call.on('cancelled', () => this.finish())
+    call.on('error', () => this.finish())
+  }
+
+  /** Stops reading and ends the stream once the outstanding operations have answered. */
+  drain(): void {
+    this.draining = true
+    this.call.pause()
+    this.endWhenIdle()
+  }
+
+  private accept(request: PipelineRequest): void {
+    const tag = request.tag ?? 0
+    this.outstanding++
+    if (this.outstanding >= MAX_PIPELINE_OUTSTANDING) this.call.pause()
+    this.execute(request).then(
+      (result) => this.respond({ tag, ...result }),
+      (error: unknown) => {
+        const summary = summarizeError(error, this.onBug)
+        this.respond({ tag, error: { status: summary.status, code: summary.code, message: summary.message } })
+      },
+    )
+  }
+
+  private async execute(request: PipelineRequest): Promise<Result> {
+    if (this.draining) throw new ShardKVError('ERR_CLOSED', 'the server is shutting down')
+    switch (request.op) {
+      case 'get':
+        return { get: await runGet(this.pool.pick(), request.get ?? {}) }
+      case 'put':
+        return { put: await runPut(this.pool.pick(), request.put ?? {}) }
+      case 'append':
+        return { append: await runAppend(this.pool.pick(), request.append ?? {}) }
+      case 'delete':
+        return { delete: await runDelete(this.pool.pick(), request.delete ?? {}) }
+      case undefined:
+        throw new ShardKVError('ERR_INVALID_OPTION', 'a pipeline request must set one of get, put, append, delete')
+      default: {
+        const never: never = request.op
+        throw new ShardKVError('ERR_INVALID_OPTION', `unknown pipeline operation ${String(never)}`)
+      }
+    }
+  }
+
+  private respond(response: PipelineResponse): void {
+    this.outstanding--
+    if (this.ended) return
+    if (!this.call.write(response) && !this.writeBlocked) {
+      this.writeBlocked = true
+      this.call.pause()
+      this.call.once('drain', () => {
+        this.writeBlocked = false
+        this.resumeIfRoom()
+      })
+    }
+    this.resumeIfRoom()
+    this.endWhenIdle()
+  }
+
+  private resumeIfRoom(): void {
+    if (this.draining || this.writeBlocked || this.halfClosed || this.ended) return
+    if (this.outstanding < MAX_PIPELINE_OUTSTANDING && this.call.isPaused()) this.call.resume()
+  }
+
+  private endWhenIdle(): void {
+    if ((this.halfClosed || this.draining) && this.outstanding === 0 && !this.ended) {
+      this.call.end()
+      this.finish()
+    }
+  }
+
+  private finish(): void {
+    if (this.ended) return
+    this.ended = true
+    this.onEnd()
+  }
+}

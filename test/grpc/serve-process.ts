@@ -1,0 +1,108 @@
+/**
+ * Shared by the gRPC tests: `shardkv serve` as a child process on a free
+ * loopback port (the address parsed from its first stdout line), the CLI as
+ * child processes, and a raw gRPC channel for sending what the library
+ * client never would (malformed or hand-built messages).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js'
+import type { Test } from 'tap'
+
+export const BIN = fileURLToPath(new URL('../../../bin/shardkv.js', import.meta.url))
+/** Longest a server may take to start (threads spawn, the master elects). */
+const START_LIMIT_MS = 60_000
+/** Longest a stopped server may take to exit. */
+const EXIT_LIMIT_MS = 60_000
+
+export interface ServerProcess {
+  readonly address: string
+  readonly child: ChildProcess
+  /** Everything written to stderr so far. */
+  stderr(): string
+  /** Sends `signal` and resolves with the exit code once the process exits. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** An environment without SHARDKV_AUTH_TOKEN (the developer's own must not leak into a test), plus `extra`. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra }
+  if (!('SHARDKV_AUTH_TOKEN' in extra)) delete env.SHARDKV_AUTH_TOKEN
+  return env
+}
+
+/** Starts `shardkv serve --port 0 ...args`; stopped (SIGTERM, then SIGKILL) when the test ends. */
+export async function startServer(t: Test, args: readonly string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`shardkv serve printed no address within ${START_LIMIT_MS} ms; stderr: ${stderr}`)), START_LIMIT_MS)
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text
+      const match = /serving on (\S+)/.exec(stdout)
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve(match[1]!)
+      }
+    })
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`shardkv serve exited (${code}) before listening; stderr: ${stderr}`))
+    })
+  })
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    const timer = setTimeout(() => child.kill('SIGKILL'), EXIT_LIMIT_MS)
+    try {
+      return await exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  t.teardown(() => stop())
+  return { address, child, stderr: () => stderr, stop }
+}
+
+export interface CliResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `shardkv ...args` as a child process. */
+export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text))
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+    child.once('error', reject)
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** A plain gRPC channel to `address`, closed when the test ends. */
+export function rawChannel(t: Test, address: string): Client {
+  const channel = new Client(address, credentials.createInsecure())
+  t.teardown(() => channel.close())
+  return channel
+}
+
+/** A unary call with hand-made request bytes; resolves with the error (or null) and the raw response. */
+export function rawUnary(channel: Client, path: string, requestBytes: Buffer, metadata = new Metadata()): Promise<{ error: ServiceError | null; response: Buffer | undefined }> {
+  return new Promise((resolve) => {
+    channel.makeUnaryRequest(
+      path,
+      (bytes: Buffer) => bytes,
+      (bytes: Buffer) => bytes,
+      requestBytes,
+      metadata,
+      { deadline: Date.now() + 30_000 },
+      (error: ServiceError | null, response?: Buffer) => resolve({ error, response }),
+    )
+  })
+}
