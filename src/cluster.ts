@@ -7,12 +7,20 @@
  * Actor ids: `master-1`.., and `g<gid>-n<i>` for the nodes of group `gid`.
  * Gids are allocated here, ascending from 1, never reused.
  *
+ * Roles: every replica (storage node, and master replica when it reports)
+ * sends a small RoleReport to the cluster's `roles` endpoint on each change
+ * of its Paxos role and again every second; `actors()` reads the latest
+ * report (a stopped or dead actor is 'down' whatever it last said), and a
+ * report of a new leader is a `leader` event. Nothing is asked on demand, so
+ * `actors()` stays synchronous and cheap.
+ *
  * Admin operations (join, leave, move) run one at a time, in call order:
  * the master keeps one mutation in flight per admin client, and a join must
  * spawn its actors before it is announced.
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
+import type { ReplicaRole, RoleReport } from './actors/messages.js'
 import type { Config } from './actors/shard-config.js'
 import { MAX_SHARDS, MIN_SHARDS } from './actors/shard-config.js'
 import { shardOf } from './actors/shard-hash.js'
@@ -24,6 +32,9 @@ import { MasterClient } from './client/master-client.js'
 import { describe, readIntegerOptions } from './client/options.js'
 import { RpcChannel } from './client/rpc.js'
 import { ShardKVError } from './errors.js'
+import { MAX_REPLICAS } from './paxos/index.js'
+import type { Message } from './runtime/actor.js'
+import type { Endpoint } from './runtime/endpoint.js'
 import type { EscalateEvent, RestartEvent } from './runtime/supervisor.js'
 import { MAX_MESSAGE_BYTES } from './runtime/mailbox.js'
 import { ActorSystem, type SystemStats } from './runtime/system.js'
@@ -40,17 +51,28 @@ export const MAX_GROUPS = 64
 export const MAX_VALUE_BYTES_LIMIT = 8 * 1024 * 1024
 export const MAX_KEY_BYTES_LIMIT = 64 * 1024
 
-const NOT_YET_REPLICATED = '1 (replication arrives with the fault-tolerance issue)'
+/**
+ * Stable storage per storage node: its snapshot holds all of its group's
+ * data, plus the Paxos log above it. The buffer is twice this (crash-safe
+ * compaction) and its pages are touched only as they are written, so the
+ * memory a node really takes grows with its data and write traffic, up to
+ * 512 MiB; a group holding more than 256 MiB cannot snapshot (the node
+ * crashes with the storage error).
+ */
+export const STORAGE_NODE_STABLE_BYTES = 256 * 1024 * 1024
+/** The endpoint replicas send RoleReports to. */
+const ROLES_ENDPOINT = 'roles'
+const REPLICA_COUNT_RULE = `an odd integer in 1..${MAX_REPLICAS} (a group lives while a majority does)`
 
 const CLUSTER_OPTIONS = {
   /** Hash slots, fixed for the cluster's life. */
   shards: { default: 64, min: MIN_SHARDS, max: MAX_SHARDS },
   /** Replica groups joined at creation; 0 leaves every shard unassigned until a join. */
   groups: { default: 3, min: 0, max: MAX_GROUPS },
-  /** Storage nodes per group. */
-  replicas: { default: 1, min: 1, max: 1, rule: NOT_YET_REPLICATED },
-  /** Shard-master replicas. */
-  masters: { default: 1, min: 1, max: 1, rule: NOT_YET_REPLICATED },
+  /** Storage nodes per group: a group serves while a majority of them runs. */
+  replicas: { default: 3, min: 1, max: MAX_REPLICAS, odd: true, rule: REPLICA_COUNT_RULE },
+  /** Shard-master replicas: the master serves while a majority of them runs. */
+  masters: { default: 3, min: 1, max: MAX_REPLICAS, odd: true, rule: REPLICA_COUNT_RULE },
   /** Largest key, in UTF-8 bytes. */
   maxKeyBytes: { default: 1024, min: 1, max: MAX_KEY_BYTES_LIMIT },
   /** Largest value, in bytes (UTF-8 bytes for a string). */
@@ -58,6 +80,9 @@ const CLUSTER_OPTIONS = {
   /** Bound of every client operation and admin call; past it, ERR_TIMEOUT. */
   opTimeoutMs: { default: 10_000, min: 1, max: 3_600_000 },
 } as const
+
+/** How often join() looks whether the new group has elected its leader. */
+const LEADER_POLL_MS = 5
 
 const JOIN_OPTIONS = { replicas: CLUSTER_OPTIONS.replicas } as const
 
@@ -67,14 +92,14 @@ export type JoinOptions = { readonly [K in keyof typeof JOIN_OPTIONS]?: number }
 /** A configuration as `query` returns it: shard -> gid (0 = unassigned), gid -> member actor ids. */
 export type ClusterConfig = Config
 
-export type ActorRole = 'leader' | 'follower' | 'down'
+export type ActorRole = ReplicaRole | 'down'
 
 export interface ClusterActor {
   readonly id: string
   readonly kind: 'master' | 'storage'
   /** The group of a storage node. */
   readonly gid?: number
-  /** With one replica per group (until replication lands), a running node leads its group. */
+  /** Its Paxos role as it last reported it; 'down' while it is not running. */
   readonly role: ActorRole
   readonly restarts: number
 }
@@ -90,7 +115,7 @@ export interface ClusterEvents {
   config: (config: ClusterConfig) => void
   restart: (event: RestartEvent) => void
   escalate: (event: EscalateEvent) => void
-  /** A group (or the master) has a new leader; with one replica, once when a group starts. */
+  /** A replica reports that it now leads its group (or the master). */
   leader: (event: LeaderEvent) => void
 }
 
@@ -139,6 +164,11 @@ export class Cluster {
   private readonly groups = new Map<number, Group>()
   private readonly clients = new Set<KvClient>()
   private readonly gidOfActor = new Map<string, number>()
+  private readonly roleEndpoint: Endpoint
+  /** Latest role each replica reported; forgotten when it restarts (it reports again as it starts). */
+  private readonly roles = new Map<string, ReplicaRole>()
+  /** The master replica that last answered with a result: the master's role fallback for replicas that do not report. */
+  private answeringMaster: string | undefined
   private nextGid = 1
   private configNum = 0
   /** Admin operations run one at a time: see the module comment. */
@@ -159,8 +189,13 @@ export class Cluster {
       opTimeoutMs: settings.opTimeoutMs,
     }
     this.admin = new RpcChannel(system.localEndpoint('admin'))
-    this.master = new MasterClient(this.admin, masters, `admin-${system.name}`)
-    system.on('restart', (event: RestartEvent) => this.events.emit('restart', event))
+    this.master = new MasterClient(this.admin, masters, `admin-${system.name}`, (id) => this.onMasterAnswer(id))
+    this.roleEndpoint = system.localEndpoint(ROLES_ENDPOINT)
+    this.roleEndpoint.onMessage((message, from) => this.onRoleMessage(message, from))
+    system.on('restart', (event: RestartEvent) => {
+      this.roles.delete(event.id)
+      this.events.emit('restart', event)
+    })
     system.on('escalate', (event: EscalateEvent) => this.events.emit('escalate', event))
   }
 
@@ -169,7 +204,8 @@ export class Cluster {
     await this.system.supervisor('masters')
     const replicas = this.clientSettings.masters
     for (const id of replicas) {
-      await this.system.spawn({ id, kind: 'master', module: MASTER_MODULE, exportName: 'ShardMasterActor', args: { shards: this.settings.shards, replicas }, supervisor: 'masters' })
+      const args = { shards: this.settings.shards, replicas, roleObserver: ROLES_ENDPOINT }
+      await this.system.spawn({ id, kind: 'master', module: MASTER_MODULE, exportName: 'ShardMasterActor', args, supervisor: 'masters' })
     }
     await this.master.query(this.deadline())
     for (let index = 0; index < groups; index++) await this.join()
@@ -192,13 +228,16 @@ export class Cluster {
   /** Starts a new group of fresh storage nodes, joins it at the master, and returns its gid. */
   async join(options: JoinOptions = {}): Promise<number> {
     this.assertOpen()
-    const { replicas } = readIntegerOptions('join', options, JOIN_OPTIONS)
+    // The cluster's own replica count is the default, not the option table's.
+    const { replicas } = readIntegerOptions('join', options, { replicas: { ...JOIN_OPTIONS.replicas, default: this.settings.replicas } })
     return this.serialize(async () => {
       if (this.groups.size >= MAX_GROUPS) {
         throw new ShardKVError('ERR_OVERLOADED', `a cluster runs at most ${MAX_GROUPS} groups; leave one first`)
       }
       const group = await this.startGroup(replicas)
       try {
+        // Joined only once it can serve: operations routed to it at once do not meet an election.
+        await this.awaitLeader(group)
         const result = await this.master.mutate({ type: 'Join', gid: group.gid, members: group.members }, this.deadline())
         group.state = 'joined'
         await this.publish(result.num)
@@ -207,7 +246,6 @@ export class Cluster {
         if (!(error instanceof ShardKVError && error.code === 'ERR_TIMEOUT')) await this.stopGroup(group)
         throw error
       }
-      this.events.emit('leader', { group: group.gid, leader: group.members[0]! } satisfies LeaderEvent)
       return group.gid
     })
   }
@@ -265,7 +303,7 @@ export class Cluster {
   actors(): ClusterActor[] {
     return this.system.actors().map((actor) => {
       const gid = this.gidOfActor.get(actor.id)
-      const role: ActorRole = actor.running ? 'leader' : 'down'
+      const role: ActorRole = actor.running ? this.roleOf(actor.id, gid) : 'down'
       return gid === undefined
         ? { id: actor.id, kind: 'master', role, restarts: actor.restarts }
         : { id: actor.id, kind: 'storage', gid, role, restarts: actor.restarts }
@@ -302,6 +340,7 @@ export class Cluster {
     const reason = new ShardKVError('ERR_CLOSED', 'the cluster was closed')
     for (const client of [...this.clients]) client.closeWith(reason)
     this.admin.close(reason)
+    this.roleEndpoint.close()
     await this.system.close()
   }
 
@@ -311,12 +350,49 @@ export class Cluster {
     const group: Group = { gid, members, supervisor: `group-${gid}`, state: 'joining' }
     await this.system.supervisor(group.supervisor)
     this.groups.set(gid, group)
-    const args = { gid, shards: this.settings.shards, masters: this.clientSettings.masters, maxKeyBytes: this.settings.maxKeyBytes, maxValueBytes: this.settings.maxValueBytes }
+    const { shards, maxKeyBytes, maxValueBytes } = this.settings
+    const args = { gid, shards, masters: this.clientSettings.masters, maxKeyBytes, maxValueBytes, members, roleObserver: ROLES_ENDPOINT }
     for (const id of members) {
       this.gidOfActor.set(id, gid)
-      await this.system.spawn({ id, kind: 'storage', module: STORAGE_MODULE, exportName: 'StorageNodeActor', args, supervisor: group.supervisor })
+      const spec = { id, kind: 'storage', module: STORAGE_MODULE, exportName: 'StorageNodeActor', args, supervisor: group.supervisor }
+      await this.system.spawn({ ...spec, stableStorageBytes: STORAGE_NODE_STABLE_BYTES })
     }
     return group
+  }
+
+  /** Resolves once a member of `group` reports that it leads; ERR_TIMEOUT after opTimeoutMs. */
+  private async awaitLeader(group: Group): Promise<void> {
+    const deadlineMs = this.deadline()
+    while (!group.members.some((id) => this.roles.get(id) === 'leader')) {
+      this.assertOpen()
+      if (performance.now() >= deadlineMs) throw new ShardKVError('ERR_TIMEOUT', `group ${group.gid} elected no leader within ${this.settings.opTimeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS))
+    }
+  }
+
+  private onRoleMessage(message: Message, from: string): void {
+    if (message.type !== 'role') return
+    const { role } = message as RoleReport
+    if (role !== 'leader' && role !== 'follower' && role !== 'candidate') return
+    const previous = this.roles.get(from)
+    this.roles.set(from, role)
+    if (role !== 'leader' || previous === 'leader') return
+    const gid = this.gidOfActor.get(from)
+    this.events.emit('leader', { group: gid ?? 'master', leader: from } satisfies LeaderEvent)
+  }
+
+  /** A master replica answered a request with a result, so it led then: a new leader for masters that do not report roles. */
+  private onMasterAnswer(id: string): void {
+    if (id === this.answeringMaster) return
+    this.answeringMaster = id
+    if (!this.roles.has(id)) this.events.emit('leader', { group: 'master', leader: id } satisfies LeaderEvent)
+  }
+
+  private roleOf(id: string, gid: number | undefined): ReplicaRole {
+    const reported = this.roles.get(id)
+    if (reported !== undefined) return reported
+    if (gid === undefined && id === this.answeringMaster) return 'leader'
+    return 'follower'
   }
 
   private async stopGroup(group: Group): Promise<void> {

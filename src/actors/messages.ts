@@ -135,6 +135,27 @@ export interface StatusReply {
   /** Shards it owns but is still waiting to receive. */
   readonly shardsWaiting: readonly number[]
   readonly keys: number
+  /** The answering node's Paxos role (replicated groups); absent from nodes that predate replication. */
+  readonly role?: ReplicaRole
+}
+
+export type ReplicaRole = 'leader' | 'follower' | 'candidate'
+
+/**
+ * Storage node or shard-master replica -> the cluster's role observer (an
+ * endpoint): this replica's role now. Sent on every change and again now
+ * and then, because a report can be lost like any message; the observer
+ * knows the sender from the transport.
+ */
+export interface RoleReport {
+  readonly type: 'role'
+  readonly role: ReplicaRole
+}
+
+/** Tells `observer` (if any) this replica's role; a refused send is only a lost report (the next one repeats it). */
+export function reportRole(ctx: ActorContext, observer: string | undefined, role: ReplicaRole): void {
+  const report: RoleReport = { type: 'role', role }
+  if (observer !== undefined) sendOrShed(ctx, observer, report)
 }
 
 /**
@@ -155,7 +176,7 @@ export function sendOrShed(ctx: ActorContext, to: string, message: Message): voi
   }
 }
 
-export type StoreMessage = KvRequest | KvReply | MasterRequest | MasterReply | ShardPush | ShardAck | StatusRequest | StatusReply
+export type StoreMessage = KvRequest | KvReply | MasterRequest | MasterReply | ShardPush | ShardAck | StatusRequest | StatusReply | RoleReport
 
 codec.define({
   type: 'kv',

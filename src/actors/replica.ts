@@ -19,6 +19,7 @@
 import { assert } from '../errors.js'
 import type { ActorContext, Message } from '../runtime/actor.js'
 import { codec } from '../runtime/codec.js'
+import { sendOrShed } from './messages.js'
 import {
   isPaxosMessage,
   MultiPaxos,
@@ -138,7 +139,8 @@ export class Replica<C, S> {
       this.appliedIndex = ready.snapshotToInstall.index
     }
     if (ready.persist !== undefined) ctx.storage.set(ACCEPTOR_KEY, codec.encodeValue(ready.persist))
-    for (const { to, message } of ready.messages) ctx.send(to, message)
+    // Paxos retransmits what is lost, so a message the transport refuses (overload) is shed, not fatal.
+    for (const { to, message } of ready.messages) sendOrShed(ctx, to, message)
     for (const slot of ready.committed) {
       assert(slot.index === this.appliedIndex + 1, `${ctx.self}: slot ${slot.index} committed after ${this.appliedIndex}`)
       for (const command of slot.commands) this.machine.apply(command, slot.index)

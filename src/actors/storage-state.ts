@@ -2,10 +2,10 @@
  * A replica group's state machine: the shards it holds, their duplicate
  * tables, and its walk through the shard master's configurations (MIT 6.824
  * shardkv). Pure and synchronous, like ShardMasterState: operations in,
- * results out, no I/O, no clock, no randomness. Today one storage node feeds
- * it straight from its mailbox; once groups are replicated, every replica
+ * results out, no I/O, no clock, no randomness. Every node of a group
  * applies the same operations from the group's Paxos log and ends in the
- * same state, and only the leader sends the results.
+ * same state; only the node that proposed an operation sends its result
+ * (see storage-node.ts).
  *
  * Configurations are applied one at a time, in order, and only once the
  * previous transition is settled: every shard gained has arrived and every
@@ -194,6 +194,12 @@ export class StorageState {
     return state
   }
 
+  /** The group `shard` is being handed to; undefined unless it is handing off. */
+  handOffTarget(shard: number): number | undefined {
+    const slot = this.slots.get(shard)
+    return slot?.phase === 'handing-off' ? slot.toGid : undefined
+  }
+
   /** Shards handed off and not yet acknowledged, with where to send them. */
   outgoingPushes(): OutgoingPush[] {
     const pushes: OutgoingPush[] = []
@@ -318,14 +324,27 @@ export class StorageState {
 
   // ---- shard transfer ------------------------------------------------------------
 
-  private install(push: ShardPush): ShardAck | undefined {
-    if (!isPushHeader(push, this.shardCount) || push.configNum > this.config.num) return undefined
-    const ack: ShardAck = { type: 'shard-ack', configNum: push.configNum, shard: push.shard }
+  /**
+   * What InstallShard would do with `push` now, changing nothing: 'install'
+   * it, ack it as a 'duplicate' (already installed), or 'refuse' it (not
+   * installable now; the sender retries). A replicated leader asks first so
+   * that only pushes to install enter the log: a push carries a whole shard,
+   * and its sender resends it until acknowledged.
+   */
+  classifyPush(push: ShardPush): 'install' | 'duplicate' | 'refuse' {
+    if (!isPushHeader(push, this.shardCount) || push.configNum > this.config.num) return 'refuse'
     // We completed that configuration, which needed this shard installed: a duplicate.
-    if (push.configNum < this.config.num) return ack
+    if (push.configNum < this.config.num) return 'duplicate'
     const slot = this.slots.get(push.shard)
-    if (slot?.phase === 'serving') return ack
-    if (slot?.phase !== 'waiting' || slot.fromGid !== push.fromGid) return undefined
+    if (slot?.phase === 'serving') return 'duplicate'
+    return slot?.phase === 'waiting' && slot.fromGid === push.fromGid ? 'install' : 'refuse'
+  }
+
+  private install(push: ShardPush): ShardAck | undefined {
+    const decision = this.classifyPush(push)
+    if (decision === 'refuse') return undefined
+    const ack: ShardAck = { type: 'shard-ack', configNum: push.configNum, shard: push.shard }
+    if (decision === 'duplicate') return ack
     const shard = copyShard(push, this.limits)
     if (shard === undefined) return undefined
     this.slots.set(push.shard, { phase: 'serving', ...shard })

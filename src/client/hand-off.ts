@@ -2,9 +2,11 @@
  * Waiting for a departing group to hand off its shards. After a Leave, the
  * group's nodes apply the new configuration, push each shard to its new
  * owner and delete it once acknowledged; only then may their actors stop,
- * or the data would go with them. We ask each member for its status
- * (StatusRequest) until every one has applied configuration `leftNum` (or a
- * later one) and holds no shard.
+ * or the data would go with them. We ask the members for their status
+ * (StatusRequest) until one has applied configuration `leftNum` (or a later
+ * one) and holds no shard. One is enough: a node applies only committed
+ * commands, so what one member has applied the group's log holds for good,
+ * and members that are down or behind need not be waited for.
  */
 import { performance } from 'node:perf_hooks'
 import type { StatusReply, StatusRequest } from '../actors/messages.js'
@@ -14,21 +16,19 @@ import { isSendFailure, sleep, type RpcChannel } from './rpc.js'
 const STATUS_ATTEMPT_MS = 250
 const POLL_INTERVAL_MS = 20
 
-/** Resolves once every member has handed off; ERR_TIMEOUT at `deadlineMs`, naming what is still held. */
+/** Resolves once a member has handed off; ERR_TIMEOUT at `deadlineMs`, naming what is still held. */
 export async function awaitHandOff(rpc: RpcChannel, gid: number, members: readonly string[], leftNum: number, deadlineMs: number): Promise<void> {
-  const pending = new Set(members)
   /** Each member's latest answer, for the timeout message. */
   const lastSeen = new Map<string, StatusReply>()
   for (;;) {
-    const replies = await Promise.all([...pending].map(async (member) => [member, await askStatus(rpc, member, deadlineMs)] as const))
+    const replies = await Promise.all(members.map(async (member) => [member, await askStatus(rpc, member, deadlineMs)] as const))
     for (const [member, reply] of replies) {
       if (reply === undefined) continue
       lastSeen.set(member, reply)
-      if (isHandedOff(reply, leftNum)) pending.delete(member)
+      if (isHandedOff(reply, leftNum)) return
     }
-    if (pending.size === 0) return
     const leftMs = deadlineMs - performance.now()
-    if (leftMs <= 0) throw handOffTimeout(gid, leftNum, pending, lastSeen)
+    if (leftMs <= 0) throw handOffTimeout(gid, leftNum, members, lastSeen)
     await sleep(Math.min(POLL_INTERVAL_MS, leftMs))
   }
 }
@@ -49,8 +49,8 @@ async function askStatus(rpc: RpcChannel, member: string, deadlineMs: number): P
   }
 }
 
-function handOffTimeout(gid: number, leftNum: number, pending: Set<string>, lastSeen: Map<string, StatusReply>): ShardKVError {
-  const details = [...pending].map((member) => {
+function handOffTimeout(gid: number, leftNum: number, members: readonly string[], lastSeen: Map<string, StatusReply>): ShardKVError {
+  const details = members.map((member) => {
     const reply = lastSeen.get(member)
     if (reply === undefined) return `${member} did not answer`
     const held = reply.shardsHeld.length === 0 ? 'no shard' : `shards ${reply.shardsHeld.join(',')}`

@@ -12,7 +12,8 @@
  * unanswered attempt up to MAX_ATTEMPT_MS. WrongGroup refreshes the
  * configuration from the master (or, when the node is behind us, waits for
  * it); NotReady (the shard is on its way) backs off briefly; NotLeader
- * follows the hint. The whole operation is bounded by `opTimeoutMs`, after
+ * follows the hint, or without one (an election is under way) tries the
+ * next member after a brief back-off. The whole operation is bounded by `opTimeoutMs`, after
  * which it fails with ERR_TIMEOUT: its outcome is unknown, and calling the
  * same mutation again on this client is safe (see retry-memory.ts).
  *
@@ -253,6 +254,8 @@ export class KvClient {
           continue
         case 'not_leader':
           this.config.changeMember(route!.gid, reply.leaderHint)
+          // Without a hint the group is electing: pause, or the rotation would spin over its members until it has.
+          if (reply.leaderHint === undefined) backoffMs = await this.backOff(operation, backoffMs)
           continue
         default: {
           const never: never = reply.status

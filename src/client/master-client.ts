@@ -36,6 +36,8 @@ export class MasterClient {
     private readonly rpc: RpcChannel,
     private readonly masters: readonly string[],
     private readonly clientId: string,
+    /** Told which replica answered with a result (so led then); for the cluster's view of master roles. */
+    private readonly onAnswer: (master: string) => void = () => {},
   ) {
     assert(masters.length > 0, 'a master client needs at least one master replica')
   }
@@ -90,7 +92,10 @@ export class MasterClient {
       }
       const message: MasterRequest = { type: 'master', seq: this.rpc.controlSeq(), op }
       const reply = await callOrMiss(this.rpc, master, message, Math.min(attemptMs, leftMs))
-      if (reply?.result !== undefined) return reply.result
+      if (reply?.result !== undefined) {
+        this.onAnswer(master)
+        return reply.result
+      }
       if (reply === undefined) attemptMs = Math.min(2 * attemptMs, MAX_MASTER_ATTEMPT_MS)
       this.followHint(reply?.leaderHint)
       if (++unanswered % this.masters.length === 0) await sleep(ROUND_BACKOFF_MS)

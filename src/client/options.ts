@@ -10,6 +10,8 @@ export interface IntegerOptionSpec {
   readonly default: number
   readonly min: number
   readonly max: number
+  /** Only odd values (replica counts: a majority of an even count tolerates no more failures than one fewer). */
+  readonly odd?: boolean
   /** Replaces the range in the error message, when the range alone would not explain it. */
   readonly rule?: string
 }
@@ -42,8 +44,9 @@ export function readIntegerOptions<S extends IntegerOptionSpecs>(what: string, g
 }
 
 function checkInteger(what: string, name: string, value: unknown, spec: IntegerOptionSpec): number {
-  if (Number.isSafeInteger(value) && (value as number) >= spec.min && (value as number) <= spec.max) return value as number
-  const rule = spec.rule ?? `an integer in ${spec.min}..${spec.max}`
+  const inRange = Number.isSafeInteger(value) && (value as number) >= spec.min && (value as number) <= spec.max
+  if (inRange && (spec.odd !== true || (value as number) % 2 === 1)) return value as number
+  const rule = spec.rule ?? `${spec.odd === true ? 'an odd' : 'an'} integer in ${spec.min}..${spec.max}`
   throw new ShardKVError('ERR_INVALID_OPTION', `${what}: ${name} must be ${rule}, got ${describe(value)}`)
 }
 

@@ -8,9 +8,13 @@ import { createCluster, type Cluster, type ClusterOptions } from '../../src/clus
 import type { KvClient, Value } from '../../src/client/kv-client.js'
 import { ShardKVError } from '../../src/errors.js'
 
-/** A cluster closed when the test ends. */
+/**
+ * A cluster closed when the test ends. Unreplicated (one node per group, one
+ * master) unless the test asks for replicas: the tests of sharding and the
+ * API do not need Paxos, and on busy CI cores nine nodes would only slow them.
+ */
 export async function startCluster(t: Test, options: ClusterOptions = {}): Promise<Cluster> {
-  const cluster = await createCluster(options)
+  const cluster = await createCluster({ replicas: 1, masters: 1, ...options })
   t.teardown(() => cluster.close())
   return cluster
 }
@@ -165,4 +169,43 @@ export function text(value: Value | undefined): string | undefined {
 /** Byte-for-byte equality of a read value and bytes (tap's deep equality is too slow for megabytes). */
 export function sameBytes(actual: Value | undefined, expected: Uint8Array): boolean {
   return actual instanceof Uint8Array && Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected)
+}
+
+/** The member of group `gid` (or of the master, 'master') that reports it leads; undefined while none does. */
+export function leaderOf(cluster: Cluster, group: number | 'master'): string | undefined {
+  const inGroup = cluster.actors().filter((actor) => (group === 'master' ? actor.kind === 'master' : actor.gid === group))
+  return inGroup.find((actor) => actor.role === 'leader')?.id
+}
+
+/** Waits (bounded) until `group` has a leader other than `not`; returns it. */
+export async function awaitLeader(cluster: Cluster, group: number | 'master', not?: string, timeoutMs = 20_000): Promise<string> {
+  const startMs = Date.now()
+  for (;;) {
+    const leader = leaderOf(cluster, group)
+    if (leader !== undefined && leader !== not) return leader
+    if (Date.now() - startMs > timeoutMs) throw new Error(`group ${group} elected no leader (other than ${String(not)}) within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** The ids of group `gid`'s nodes. */
+export function membersOf(cluster: Cluster, gid: number): string[] {
+  return cluster.actors().filter((actor) => actor.gid === gid).map((actor) => actor.id)
+}
+
+/** A key of each shard group `gid` owns in `config`, and of each shard it does not. */
+export function keysByOwner(cluster: Cluster, config: { readonly shards: readonly number[] }, gid: number, prefix: string): { owned: string[]; others: string[] } {
+  const keys = keysForEveryShard(cluster, config.shards.length, 1, prefix)
+  const owned = keys.filter((key) => config.shards[cluster.shardOf(key)] === gid)
+  const others = keys.filter((key) => config.shards[cluster.shardOf(key)] !== gid)
+  return { owned, others }
+}
+
+/** Waits (bounded) until `condition` holds; throws naming the bound when it never does. */
+export async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const startMs = Date.now()
+  while (!condition()) {
+    if (Date.now() - startMs > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
 }
