@@ -296,7 +296,7 @@ export class StorageNodeActor implements Actor {
   private onMasterReply(reply: MasterReply, ctx: ActorContext): void {
     if (!this.replica.isLeader) return
     const isAwaited = reply.seq === this.pollSeq
-    if (reply.result === undefined) return this.followLeaderHint(reply.leaderHint)
+    if (reply.result === undefined) return isAwaited ? this.redirectPoll(reply.leaderHint, ctx) : undefined
     if (isAwaited) this.pollSeq = undefined
     if (typeof reply.result !== 'object' || reply.result === null || reply.result.type !== 'Config') return
     const { config } = reply.result
@@ -420,9 +420,23 @@ export class StorageNodeActor implements Actor {
     return acking !== undefined && members.includes(acking) ? acking : members[this.pushRound % members.length]!
   }
 
-  private followLeaderHint(leaderHint: string | undefined): void {
+  /**
+   * The awaited query was answered without a result: that master does not
+   * lead. The query counts as answered (pollSeq cleared), or the next tick
+   * would take it for a dead master and rotate away from the leader just
+   * named, and a group could ask the same follower forever. With a hint we
+   * ask the leader at once; without one (an election is under way) the next
+   * tick asks the next master.
+   */
+  private redirectPoll(leaderHint: string | undefined, ctx: ActorContext): void {
+    this.pollSeq = undefined
     const index = leaderHint === undefined ? -1 : this.masters.indexOf(leaderHint)
-    if (index >= 0) this.masterIndex = index
+    if (index < 0 || index === this.masterIndex) {
+      this.masterIndex = (this.masterIndex + 1) % this.masters.length
+      return
+    }
+    this.masterIndex = index
+    this.poll(ctx)
   }
 }
 
