@@ -33,7 +33,10 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 /** Starts `shardkv serve --port 0 ...args`; stopped (SIGTERM, then SIGKILL) when the test ends. */
 export async function startServer(t: Test, args: readonly string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  // These tests are about the front door, not replication: one node per group and one master
+  // keep the child process small.
+  const shape = ['--replicas', '1', '--masters', '1']
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...shape, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text))
