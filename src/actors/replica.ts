@@ -24,7 +24,9 @@ import {
   isPaxosMessage,
   MultiPaxos,
   ZERO_BALLOT,
+  type AcceptedEntry,
   type AcceptorState,
+  type Ballot,
   type MultiPaxosOptions,
   type PaxosMessage,
   type ProposeResult,
@@ -32,6 +34,11 @@ import {
   type Role,
   type Snapshot,
 } from '../paxos/index.js'
+
+interface PersistedHeader {
+  readonly promised: Ballot
+  readonly snapshotIndex: number
+}
 
 export interface ReplicatedMachine<C, S> {
   /** Applies one committed command; `index` is the log slot (commands of one slot share it). */
@@ -52,7 +59,9 @@ export interface ReplicaOptions<C, S> {
   readonly onRoleChange?: (role: Role, ctx: ActorContext) => void
 }
 
+/** The promised ballot and snapshot index; each accepted slot has a key of its own (SLOT_PREFIX + slot). */
 const ACCEPTOR_KEY = 'replica/acceptor'
+const SLOT_PREFIX = 'replica/slot/'
 const SNAPSHOT_KEY = 'replica/snapshot'
 const TICK_TYPE = 'replica.tick'
 /** ready() rounds per event: each round can unlock only a bounded amount of new work. */
@@ -62,6 +71,8 @@ export class Replica<C, S> {
   private core: MultiPaxos<C, S> | undefined
   private appliedIndex = 0
   private lastRole: Role = 'follower'
+  /** What stable storage holds per slot, by identity of the core's entry objects (see persist). */
+  private readonly persistedSlots = new Map<number, AcceptedEntry<C>>()
 
   constructor(
     private readonly machine: ReplicatedMachine<C, S>,
@@ -82,10 +93,8 @@ export class Replica<C, S> {
 
   /** Restores acceptor state and snapshot from stable storage and starts ticking. */
   start(ctx: ActorContext): void {
-    const acceptorBytes = ctx.storage.get(ACCEPTOR_KEY)
+    const acceptor = this.loadAcceptor(ctx)
     const snapshotBytes = ctx.storage.get(SNAPSHOT_KEY)
-    const acceptor: AcceptorState<C> =
-      acceptorBytes === undefined ? { promised: ZERO_BALLOT, snapshotIndex: 0, accepted: [] } : (codec.decodeValue(acceptorBytes) as AcceptorState<C>)
     const snapshot = snapshotBytes === undefined ? undefined : (codec.decodeValue(snapshotBytes) as Snapshot<S>)
     if (snapshot !== undefined) {
       this.machine.restore(snapshot.snapshot)
@@ -138,7 +147,7 @@ export class Replica<C, S> {
       this.machine.restore(ready.snapshotToInstall.snapshot)
       this.appliedIndex = ready.snapshotToInstall.index
     }
-    if (ready.persist !== undefined) ctx.storage.set(ACCEPTOR_KEY, codec.encodeValue(ready.persist))
+    if (ready.persist !== undefined) this.persist(ready.persist, ctx)
     // Paxos retransmits what is lost, so a message the transport refuses (overload) is shed, not fatal.
     for (const { to, message } of ready.messages) sendOrShed(ctx, to, message)
     for (const slot of ready.committed) {
@@ -153,6 +162,55 @@ export class Replica<C, S> {
       ctx.storage.set(SNAPSHOT_KEY, codec.encodeValue(snapshot))
       core.advanceSnapshot(snapshot.index, snapshot.snapshot)
     }
+  }
+
+  /**
+   * Writes only what changed since the last persist: the core hands over its
+   * whole acceptor state each time, and rewriting every accepted slot would
+   * make each write cost as much as the log is long. The core replaces an
+   * entry object whenever a slot is (re)accepted, so identity tells what
+   * changed. Order matters for a crash in the middle: new slots first, then
+   * the header (promise, snapshot index), then the slots the snapshot now
+   * covers are deleted; a reader ignores slots at or below the snapshot index.
+   * A crash before the header leaves accepted slots that were never
+   * acknowledged, which is as safe as accepting and crashing before replying.
+   */
+  private persist(state: AcceptorState<C>, ctx: ActorContext): void {
+    const live = new Set<number>()
+    for (const [slot, entry] of state.accepted) {
+      live.add(slot)
+      if (this.persistedSlots.get(slot) === entry) continue
+      ctx.storage.set(SLOT_PREFIX + slot, codec.encodeValue(entry))
+      this.persistedSlots.set(slot, entry)
+    }
+    const header: PersistedHeader = { promised: state.promised, snapshotIndex: state.snapshotIndex }
+    ctx.storage.set(ACCEPTOR_KEY, codec.encodeValue(header))
+    for (const slot of this.persistedSlots.keys()) {
+      if (live.has(slot)) continue
+      ctx.storage.delete(SLOT_PREFIX + slot)
+      this.persistedSlots.delete(slot)
+    }
+  }
+
+  private loadAcceptor(ctx: ActorContext): AcceptorState<C> {
+    const headerBytes = ctx.storage.get(ACCEPTOR_KEY)
+    if (headerBytes === undefined) return { promised: ZERO_BALLOT, snapshotIndex: 0, accepted: [] }
+    const header = codec.decodeValue(headerBytes) as PersistedHeader
+    const accepted: [number, AcceptedEntry<C>][] = []
+    for (const key of ctx.storage.keys()) {
+      if (!key.startsWith(SLOT_PREFIX)) continue
+      const slot = Number(key.slice(SLOT_PREFIX.length))
+      const bytes = ctx.storage.get(key)!
+      if (slot <= header.snapshotIndex) {
+        ctx.storage.delete(key)
+        continue
+      }
+      const entry = codec.decodeValue(bytes) as AcceptedEntry<C>
+      accepted.push([slot, entry])
+      this.persistedSlots.set(slot, entry)
+    }
+    accepted.sort((a, b) => a[0] - b[0])
+    return { promised: header.promised, snapshotIndex: header.snapshotIndex, accepted }
   }
 
   private started(): MultiPaxos<C, S> {

@@ -64,11 +64,11 @@ export const DEFAULT_PUSH_RETRY_MS = 200
 /** One Paxos tick: elections after 10..20 ticks of silence (100..200 ms), heartbeats every 2. */
 export const DEFAULT_TICK_MS = 10
 /**
- * Slots between snapshots. Every persisted acceptor state carries the whole
- * log above the snapshot, and a snapshot carries the whole group's data:
- * 32 keeps the first small without taking the second too often.
+ * Slots between snapshots. A snapshot encodes and stores the whole group's
+ * data, while accepted slots are persisted one key each (see Replica), so
+ * snapshots can be rare: the log stays well inside the core's maxLogSlots.
  */
-export const DEFAULT_SNAPSHOT_EVERY = 32
+export const DEFAULT_SNAPSHOT_EVERY = 128
 /** Proposals this node remembers answering; past it the oldest is forgotten (its asker retries). */
 export const MAX_PENDING_PROPOSALS = 16_384
 /** A retry of a command proposed longer ago than this is proposed again (the first may have been lost with a leadership change). */

@@ -1,5 +1,5 @@
 /** The Multi-Paxos module's surface for the actors that host it. */
 export { type Ballot, ZERO_BALLOT, compareBallots, formatBallot } from './ballot.js'
-export { type PaxosMessage, isPaxosMessage } from './messages.js'
+export { type AcceptedEntry, type PaxosMessage, isPaxosMessage } from './messages.js'
 export { MultiPaxos, type CommittedSlot, type OutgoingMessage, type ProposeResult, type Ready, type Role } from './multi-paxos.js'
 export { type AcceptorState, type MultiPaxosOptions, type Snapshot, MAX_REPLICAS } from './options.js'
