@@ -15,6 +15,7 @@ import { flagName, formatFlagHelp, parseFlags, UsageError, USAGE_EXIT_CODE, want
 import { adminCommand } from './grpc/cli-admin.js'
 import { keyValueCommands } from './grpc/cli-kv.js'
 import { serveCommand } from './grpc/cli-serve.js'
+import { progressLine } from './cli-progress.js'
 
 export interface CliIo {
   /** Writes to stdout (results only: a `--json` run writes one JSON document there and nothing else). */
@@ -227,26 +228,6 @@ function version(): string {
   return packageJson.version
 }
 
-interface ProgressLine {
-  show(text: string): void
-  clear(): void
-}
-
-/** One line on stderr, redrawn in place; nothing at all when stderr is not a terminal. */
-function progressLine(io: CliIo): ProgressLine {
-  if (!io.errIsTTY) return { show: () => {}, clear: () => {} }
-  let drawn = false
-  return {
-    show: (text) => {
-      io.err(`\r\x1b[2K${text}`)
-      drawn = true
-    },
-    clear: () => {
-      if (drawn) io.err('\r\x1b[2K')
-      drawn = false
-    },
-  }
-}
 
 interface ProgressStep {
   readonly step: number

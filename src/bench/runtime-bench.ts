@@ -8,7 +8,8 @@
  * comlink) before the next scenario starts, so slow drift of the machine
  * (other load, frequency scaling) hits all three alike.
  */
-import { cpus, loadavg } from 'node:os'
+import { loadavg } from 'node:os'
+import { benchEnvironment } from './environment.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ActorSystem } from '../runtime/system.js'
 import { BENCH_ACTORS_MODULE } from './bench-actors.js'
@@ -104,7 +105,7 @@ export async function runRuntimeBench(config: RuntimeBenchConfig, onProgress: (p
     idle = await measureIdle(TARGETS.idleActors, config.idleMs, config.spinMicros)
   }
   const measurements: Measurements = { pingPong: complete(latency), pipelined: complete(throughput), idle }
-  return buildReport(environment(loadAverageAtStart), summarizeConfig(config, warmupMs), measurements)
+  return buildReport(benchEnvironment(loadAverageAtStart), summarizeConfig(config, warmupMs), measurements)
 }
 
 async function startContenders(options: ContenderOptions): Promise<Contender[]> {
@@ -176,18 +177,6 @@ function complete<T>(table: Table<T>): Record<PathName, Record<TransportName, T>
   return result
 }
 
-function environment(loadAverageAtStart: number): RuntimeBenchReport['environment'] {
-  const processors = cpus()
-  return {
-    node: process.version,
-    platform: process.platform,
-    arch: process.arch,
-    cpus: processors.length,
-    cpuModel: processors[0]?.model.trim() ?? 'unknown',
-    loadAverage1mAtStart: loadAverageAtStart,
-    loadAverage1mAtEnd: loadavg()[0]!,
-  }
-}
 
 function summarizeConfig(config: RuntimeBenchConfig, warmupMs: number): BenchConfigSummary {
   return {

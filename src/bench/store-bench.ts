@@ -17,10 +17,10 @@
  * cluster's actors, the client threads, the main thread) over the run,
  * plus the Redis server's own CPU for Redis, divided by the ops completed.
  */
-import { cpus, loadavg } from 'node:os'
+import { loadavg } from 'node:os'
+import { benchEnvironment } from './environment.js'
 import { flagName } from '../cli-flags.js'
 import { performance } from 'node:perf_hooks'
-import type { BenchEnvironment } from './report.js'
 import type { RunWindow } from './store-drive.js'
 import type { Distribution } from './store-key-choosers.js'
 import { checkStoreTargets, measureLoad, measureTarget, measureWorkload, type StoreBenchPoint, type StoreBenchReport, type TargetMeasurement, type LoadMeasurement } from './store-report.js'
@@ -81,7 +81,7 @@ export async function runStoreBench(config: StoreBenchConfig, onProgress: (progr
   }
   return {
     benchmark: 'store',
-    environment: environment(loadAverageAtStart),
+    environment: benchEnvironment(loadAverageAtStart),
     config: {
       window: config.window,
       workloads: config.workloads.map((workload) => workload.name),
@@ -176,15 +176,3 @@ function windowMsOf(window: RunWindow): number | null {
   return window.kind === 'duration' ? window.warmupMs + window.durationMs : null
 }
 
-function environment(loadAverageAtStart: number): BenchEnvironment {
-  const processors = cpus()
-  return {
-    node: process.version,
-    platform: process.platform,
-    arch: process.arch,
-    cpus: processors.length,
-    cpuModel: processors[0]?.model.trim() ?? 'unknown',
-    loadAverage1mAtStart: loadAverageAtStart,
-    loadAverage1mAtEnd: loadavg()[0]!,
-  }
-}

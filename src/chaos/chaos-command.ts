@@ -7,7 +7,8 @@
  * the cluster.
  */
 import { randomInt } from 'node:crypto'
-import type { ArgsCommand, CliIo } from '../cli.js'
+import type { ArgsCommand } from '../cli.js'
+import { progressLine } from '../cli-progress.js'
 import { formatFlagHelp, parseFlags, UsageError, wantsHelp, type FlagSpecs } from '../cli-flags.js'
 
 const MAX_SEED = 4_294_967_295
@@ -69,22 +70,3 @@ export const chaosCommand: ArgsCommand = {
   },
 }
 
-/**
- * One status line on stderr, redrawn in place, only when stderr is a
- * terminal. (cli.ts has the same helper but keeps it private; importing it
- * from here would make cli.ts and this module import each other.)
- */
-function progressLine(io: CliIo): { show(text: string): void; clear(): void } {
-  if (!io.errIsTTY) return { show: () => {}, clear: () => {} }
-  let drawn = false
-  return {
-    show: (text) => {
-      io.err(`\r\x1b[2K${text}`)
-      drawn = true
-    },
-    clear: () => {
-      if (drawn) io.err('\r\x1b[2K')
-      drawn = false
-    },
-  }
-}
