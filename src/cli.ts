@@ -16,6 +16,7 @@ import { adminCommand } from './grpc/cli-admin.js'
 import { keyValueCommands } from './grpc/cli-kv.js'
 import { serveCommand } from './grpc/cli-serve.js'
 import { progressLine } from './cli-progress.js'
+import { CLUSTER_SHAPE_FLAGS } from './cluster-flags.js'
 
 export interface CliIo {
   /** Writes to stdout (results only: a `--json` run writes one JSON document there and nothing else). */
@@ -101,9 +102,7 @@ const STORE_BENCH_FLAGS = {
   valueBytes: { kind: 'integer', description: 'Size of every value written.', default: 100, min: 1, max: 1_048_576, unit: 'bytes' },
   target: { kind: 'string', description: 'shardkv to drive: grpc://host:port for a running "shardkv serve" (Pipeline streams; token from $SHARDKV_AUTH_TOKEN); the cluster-shape flags then do not apply.', defaultText: 'an embedded cluster' },
   groups: { kind: 'integer', description: 'Replica groups of the embedded cluster.', default: 3, min: 1, max: 64 },
-  replicas: { kind: 'integer', description: 'Storage nodes per group (odd).', default: 3, min: 1, max: 7 },
-  masters: { kind: 'integer', description: 'Shard-master replicas (odd).', default: 3, min: 1, max: 7 },
-  shards: { kind: 'integer', description: 'Hash slots.', default: 64, min: 1, max: 4096 },
+  ...CLUSTER_SHAPE_FLAGS,
   clientThreads: { kind: 'integer', description: 'Client threads (a piscina pool) driving shardkv and Redis.', default: 1, min: 1, max: 16 },
   inflight: { kind: 'integer', description: 'Operations outstanding per client thread; the postMessage and comlink baselines get inflight x client-threads.', default: 256, min: 1, max: 1024 },
   compare: { kind: 'string', description: 'Baselines run after shardkv: a list of map, postmessage, comlink, redis (redis only if redis-server is on PATH), or none.', default: 'map,postmessage,comlink,redis' },

@@ -31,35 +31,26 @@ const getCommand = operandCommand({
     }),
 })
 
-const putCommand = operandCommand({
-  name: 'put',
-  summary: 'Set KEY to VALUE.',
-  operands: [KEY, VALUE],
-  flags: WRITE_FLAGS,
-  epilog: EXIT_CODES_HELP,
-  run: (values, [key, text], io, path) => {
-    const value = valueOf(text!, values, path)
-    return withClient(values, io, path, async (client) => {
-      await client.put(key!, value)
-      return written(key!)
-    })
-  },
-})
+/** put and append differ only in the call they make. */
+function writeCommand(name: 'put' | 'append', summary: string) {
+  return operandCommand({
+    name,
+    summary,
+    operands: [KEY, VALUE],
+    flags: WRITE_FLAGS,
+    epilog: EXIT_CODES_HELP,
+    run: (values, [key, text], io, path) => {
+      const value = valueOf(text!, values, path)
+      return withClient(values, io, path, async (client) => {
+        await client[name](key!, value)
+        return written(key!)
+      })
+    },
+  })
+}
 
-const appendCommand = operandCommand({
-  name: 'append',
-  summary: 'Append VALUE to the value of KEY (text onto text, bytes onto bytes).',
-  operands: [KEY, VALUE],
-  flags: WRITE_FLAGS,
-  epilog: EXIT_CODES_HELP,
-  run: (values, [key, text], io, path) => {
-    const value = valueOf(text!, values, path)
-    return withClient(values, io, path, async (client) => {
-      await client.append(key!, value)
-      return written(key!)
-    })
-  },
-})
+const putCommand = writeCommand('put', 'Set KEY to VALUE.')
+const appendCommand = writeCommand('append', 'Append VALUE to the value of KEY (text onto text, bytes onto bytes).')
 
 const delCommand = operandCommand({
   name: 'del',

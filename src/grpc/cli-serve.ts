@@ -16,15 +16,14 @@ import { AUTH_TOKEN_ENV } from './auth.js'
 import { nonEmpty, readPem } from './cli-client.js'
 import { operandCommand } from './cli-command.js'
 import type { GrpcServer, GrpcServerOptions } from './server.js'
+import { CLUSTER_SHAPE_FLAGS } from '../cluster-flags.js'
 
 // Cluster-shape ranges are the flags' own; createCluster checks them again (ERR_INVALID_OPTION, exit 2).
 const SERVE_FLAGS = {
   host: { kind: 'string', description: 'Interface to listen on; anything but loopback needs --auth-token or --insecure.', default: '127.0.0.1' },
   port: { kind: 'integer', description: 'Port to listen on; 0 picks a free one (printed).', default: 50051, min: 0, max: 65_535 },
   groups: { kind: 'integer', description: 'Replica groups joined at start.', default: 3, min: 0, max: 64 },
-  replicas: { kind: 'integer', description: 'Storage nodes per group (odd).', default: 3, min: 1, max: 7 },
-  masters: { kind: 'integer', description: 'Shard-master replicas (odd).', default: 3, min: 1, max: 7 },
-  shards: { kind: 'integer', description: 'Hash slots.', default: 64, min: 1, max: 4096 },
+  ...CLUSTER_SHAPE_FLAGS,
   maxKeyBytes: { kind: 'integer', description: 'Largest key (UTF-8).', default: 1024, min: 1, max: 65_536, unit: 'bytes' },
   maxValueBytes: { kind: 'integer', description: 'Largest value.', default: 1_048_576, min: 1, max: 8_388_608, unit: 'bytes' },
   opTimeoutMs: { kind: 'integer', description: 'Bound of every operation inside the cluster (ERR_TIMEOUT past it).', default: 10_000, min: 1, max: 3_600_000, unit: 'ms' },
