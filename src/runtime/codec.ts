@@ -305,7 +305,10 @@ class Writer {
     let capacityBytes = this.bytes.length * 2
     while (capacityBytes < neededBytes) capacityBytes *= 2
     const grown = new Uint8Array(Math.min(capacityBytes, MAX_ENCODED_BYTES))
-    grown.set(this.bytes.subarray(0, this.offset))
+    // The whole buffer, not just up to `offset`: a string's text is written
+    // past `offset` before its header, and the header's own ensure() may be
+    // the one that grows (text copied up to `offset` only came out as zeros).
+    grown.set(this.bytes)
     this.replace(grown)
   }
 

@@ -536,3 +536,22 @@ function sampleOf(layout: Layout, overrides: Readonly<Record<string, unknown>>):
   const [sample] = fc.sample(arbitraryForLayout(layout), { numRuns: 1, seed: 42 })
   return { ...sample!, ...overrides }
 }
+
+t.test('a short key that lands at the end of the scratch buffer survives the buffer growing under its header', async (t) => {
+  // An object key's text is written before its length header; the header's own bounds check could
+  // grow the buffer and keep only the bytes before the header, turning the text into zeros ("op"
+  // became "\0\0"). A fresh codec has a small scratch buffer: an array of one-byte strings slides
+  // the key "op" across its end, one byte at a time.
+  const corrupted: string[] = []
+  for (let count = 2000; count < 2060; count++) {
+    for (const odd of [false, true]) {
+      const local = new Codec()
+      const filler = Array.from({ length: count }, (_, n) => (odd && n === 0 ? 'xy' : 'x'))
+      const value = { filler, op: 'append', k: 'v' }
+      if (!isDeepStrictEqual(local.decodeValue(local.encodeValue(value)), value)) corrupted.push(`value, ${count} fillers${odd ? ' (odd)' : ''}`)
+      const message = { type: 'test.generic', filler, op: 'append', k: 'v' }
+      if (!isDeepStrictEqual(local.decode(local.encode(message)), message)) corrupted.push(`message, ${count} fillers${odd ? ' (odd)' : ''}`)
+    }
+  }
+  t.same(corrupted, [], 'every key round-trips wherever it falls')
+})
