@@ -11,7 +11,9 @@
  *   3. one run per workload, in the order given, on the same data (D's
  *      inserts grow it, which is why YCSB runs D last);
  *   4. the single-read probe: workload C, one op in flight (not the Map);
- *   5. close it.
+ *   5. for shardkv on a replicated embedded cluster, the failover trials
+ *      (store-failover.ts): last, since they kill leaders;
+ *   6. close it.
  *
  * CPU per op is process.cpuUsage() (every thread of this process: the
  * cluster's actors, the client threads, the main thread) over the run,
@@ -23,8 +25,8 @@ import { flagName } from '../cli-flags.js'
 import { performance } from 'node:perf_hooks'
 import type { RunWindow } from './store-drive.js'
 import type { Distribution } from './store-key-choosers.js'
-import { checkStoreTargets, measureLoad, measureTarget, measureWorkload, type StoreBenchPoint, type StoreBenchReport, type TargetMeasurement, type LoadMeasurement } from './store-report.js'
-import { startTarget, type BaselineName, type BenchTarget, type ClusterShape, type RunRequest, type SkippedTarget, type SystemUnderTest, type TargetName, type TargetSettings } from './store-targets.js'
+import { checkStoreTargets, measureLoad, measureTarget, measureWorkload, type FailoverResult, type StoreBenchPoint, type StoreBenchReport, type TargetMeasurement, type LoadMeasurement } from './store-report.js'
+import { MIN_FAILOVER_REPLICAS, startTarget, type BaselineName, type BenchTarget, type ClusterShape, type RunRequest, type SkippedTarget, type SystemUnderTest, type TargetName, type TargetSettings } from './store-targets.js'
 import { WORKLOADS, type WorkloadSpec } from './store-workloads.js'
 
 export const SWEEP_FLAGS = ['groups', 'shards', 'clientThreads', 'inflight', 'records', 'valueBytes'] as const
@@ -46,6 +48,8 @@ export interface StoreBenchConfig {
   readonly workloads: readonly WorkloadSpec[]
   readonly distribution: Distribution | null
   readonly compare: readonly BaselineName[]
+  /** Leader kills timed on shardkv (0: none). */
+  readonly failoverTrials: number
   readonly seed: number
   readonly sweep: Sweep | null
   /** Where shardkv runs; the embedded cluster by default. */
@@ -69,7 +73,7 @@ export async function runStoreBench(config: StoreBenchConfig, onProgress: (progr
   const loadAverageAtStart = loadavg()[0]!
   const values = config.sweep === null ? [null] : config.sweep.values
   const targets: TargetName[] = ['shardkv', ...config.compare]
-  const stepsPerTarget = (name: TargetName): number => 1 + config.workloads.length + (name === 'map' ? 0 : 1)
+  const stepsPerTarget = (name: TargetName): number => 1 + config.workloads.length + (name === 'map' ? 0 : 1) + (name === 'shardkv' && config.failoverTrials > 0 ? 1 : 0)
   const steps = values.length * targets.reduce((sum, name) => sum + stepsPerTarget(name), 0)
   let step = 0
   const progress = (label: string, windowMs: number | null): void => onProgress({ step: ++step, steps, label, windowMs })
@@ -87,6 +91,7 @@ export async function runStoreBench(config: StoreBenchConfig, onProgress: (progr
       workloads: config.workloads.map((workload) => workload.name),
       distribution: config.distribution,
       compare: config.compare,
+      failoverTrials: config.failoverTrials,
       seed: config.seed,
     },
     points,
@@ -117,6 +122,7 @@ async function runPoint(config: StoreBenchConfig, settings: TargetSettings, name
   const singleRead: TargetMeasurement[] = []
   const load: LoadMeasurement[] = []
   const skipped: SkippedTarget[] = []
+  let failover: FailoverResult | null = null
   const system = config.system
   for (const name of names) {
     progress(`${name}: start and load ${settings.records} records`, null)
@@ -138,6 +144,14 @@ async function runPoint(config: StoreBenchConfig, settings: TargetSettings, name
         progress(`${name}: single read`, windowMsOf(window))
         singleRead.push(await measureRun(started, { workload: probeWorkload(config), window, single: true }))
       }
+      if (name === 'shardkv' && config.failoverTrials > 0) {
+        const trials = config.failoverTrials
+        progress(`${name}: failover, ${trials} leader kills`, null)
+        failover =
+          started.failover === undefined
+            ? { skipped: system === undefined ? `needs groups of ${MIN_FAILOVER_REPLICAS} or more replicas (--replicas)` : 'shardkv runs elsewhere (--target): the bench cannot kill its leaders' }
+            : await started.failover(trials, () => {})
+      }
     } finally {
       await started.close()
     }
@@ -148,6 +162,7 @@ async function runPoint(config: StoreBenchConfig, settings: TargetSettings, name
     load,
     workloads: config.workloads.map((workload, index) => measureWorkload(workload, byWorkload[index]!)),
     singleRead: measureWorkload({ ...probeWorkload(config), name: 'single-read', description: 'workload C, one op in flight' }, singleRead),
+    failover,
     skipped,
   }
 }

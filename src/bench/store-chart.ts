@@ -13,6 +13,7 @@ import { TARGET_LABELS, TARGET_NAMES, type TargetName } from './store-targets.js
 
 const COLORS: Readonly<Record<TargetName, string>> = {
   shardkv: '#1f77b4',
+  unreplicated: '#2ca02c',
   map: '#7f7f7f',
   postmessage: '#ff7f0e',
   comlink: '#9467bd',

@@ -7,6 +7,7 @@
  */
 import { formatRatio, ratio, type BenchEnvironment, type TargetCheck } from './report.js'
 import type { RunResult } from './store-drive.js'
+import type { FailoverMeasurement } from './store-failover.js'
 import { encodeHistogram, mergeEncoded, percentilesOf, type Histogram, type LatencyPercentiles } from './store-latency.js'
 import { TARGET_LABELS, type BaselineName, type ClusterShape, type SkippedTarget, type TargetName } from './store-targets.js'
 import type { WorkloadSpec } from './store-workloads.js'
@@ -58,8 +59,12 @@ export interface StoreBenchPoint {
   readonly workloads: readonly WorkloadMeasurement[]
   /** Single-read latency (one op in flight), per target but the Map. */
   readonly singleRead: WorkloadMeasurement
+  /** Leader kills on shardkv (store-failover.ts); null when none were asked for (--failover 0). */
+  readonly failover: FailoverResult | null
   readonly skipped: readonly SkippedTarget[]
 }
+
+export type FailoverResult = FailoverMeasurement | { readonly skipped: string }
 
 export interface StoreBenchConfigSummary {
   readonly window: { readonly kind: 'duration'; readonly warmupMs: number; readonly durationMs: number } | { readonly kind: 'operations'; readonly operations: number }
@@ -67,6 +72,7 @@ export interface StoreBenchConfigSummary {
   /** The --distribution override; null: each workload's own. */
   readonly distribution: string | null
   readonly compare: readonly string[]
+  readonly failoverTrials: number
   readonly seed: number
 }
 
@@ -84,6 +90,10 @@ export const STORE_TARGETS = {
   readOnlyOverPostMessage: 3,
   readOnlyOverRedis: 3,
   singleReadP50Us: 20,
+  /** Issue #4: writes with majority replication keep at least a third of the unreplicated throughput. */
+  writesOverUnreplicated: 1 / 3,
+  /** Issue #4: kill to the next successful write, p50, in (shortest) election timeouts. */
+  failoverP50InElectionTimeouts: 3,
 } as const
 
 /** One target's runs (one per driver) as ops/s, percentiles and CPU per op. */
@@ -122,11 +132,26 @@ export function measureLoad(target: TargetName, records: number, elapsedMs: numb
 export function checkStoreTargets(point: StoreBenchPoint | undefined): TargetCheck[] {
   const readOnly = point?.workloads.find((measurement) => measurement.workload === 'C')
   const singleShardkv = point?.singleRead.targets.find((measurement) => measurement.target === 'shardkv')
+  const updateHeavy = point?.workloads.find((measurement) => measurement.workload === 'A')
   return [
     check('C.shardkvOverPostMessage', 'workload C (read only) ops/s: shardkv / postMessage', '>=', STORE_TARGETS.readOnlyOverPostMessage, readOnly?.shardkvOver.postmessage ?? null),
     check('C.shardkvOverRedis', 'workload C (read only) ops/s: shardkv / Redis (ioredis, pipelined)', '>=', STORE_TARGETS.readOnlyOverRedis, readOnly?.shardkvOver.redis ?? null),
     check('singleRead.shardkv.p50Us', 'single read, nothing else in flight: shardkv p50 (µs)', '<=', STORE_TARGETS.singleReadP50Us, singleShardkv?.latency?.p50Us ?? null),
+    check('A.shardkvOverUnreplicated', 'workload A (50% updates) ops/s: replicated / unreplicated', '>=', STORE_TARGETS.writesOverUnreplicated, updateHeavy?.shardkvOver.unreplicated ?? null),
+    check('load.shardkvOverUnreplicated', 'load phase (100% writes) records/s: replicated / unreplicated', '>=', STORE_TARGETS.writesOverUnreplicated, loadOverUnreplicated(point)),
+    check(
+      'failover.p50ElectionTimeouts',
+      'failover, leader killed to the next write on its shards: p50 in election timeouts',
+      '<=',
+      STORE_TARGETS.failoverP50InElectionTimeouts,
+      point?.failover === null || point?.failover === undefined || 'skipped' in point.failover ? null : point.failover.p50InElectionTimeouts,
+    ),
   ]
+}
+
+function loadOverUnreplicated(point: StoreBenchPoint | undefined): number | null {
+  const rateOf = (target: TargetName): number | null => point?.load.find((load) => load.target === target)?.recordsPerSecond ?? null
+  return ratio(rateOf('shardkv'), rateOf('unreplicated'))
 }
 
 function check(id: string, description: string, comparison: TargetCheck['comparison'], threshold: number, value: number | null): TargetCheck {
@@ -159,6 +184,7 @@ function formatPoint(point: StoreBenchPoint): string[] {
   )
   for (const skipped of point.skipped) lines.push(`${TARGET_LABELS[skipped.name]} skipped: ${skipped.skipped}`)
   lines.push('', formatStoreTable([...point.workloads, point.singleRead]))
+  if (point.failover !== null) lines.push('', formatFailover(point.failover))
   return lines
 }
 
@@ -188,6 +214,14 @@ export function formatStoreTable(workloads: readonly WorkloadMeasurement[]): str
   return [render(COLUMNS), render(widths.map((width) => '-'.repeat(width))), ...body.map(render)].join('\n')
 }
 
+function formatFailover(failover: FailoverResult): string {
+  if ('skipped' in failover) return `failover skipped: ${failover.skipped}`
+  const { min, max } = failover.electionTimeoutMs
+  const ms = (value: number | null): string => (value === null ? 'n/a' : `${value.toFixed(0)} ms`)
+  const timeouts = failover.p50InElectionTimeouts === null ? '' : ` (${failover.p50InElectionTimeouts.toFixed(2)} election timeouts of ${min} ms; they run ${min}..${max} ms)`
+  return `failover, leader killed to the next write on its shards, ${failover.trials} trials: p50 ${ms(failover.p50Ms)}${timeouts}, p95 ${ms(failover.p95Ms)}, max ${ms(failover.maxMs)}`
+}
+
 function formatUs(value: number | null | undefined): string {
   if (value === null || value === undefined) return 'n/a'
   return value >= 100 ? value.toFixed(0) : value.toFixed(1)
@@ -195,6 +229,14 @@ function formatUs(value: number | null | undefined): string {
 
 function formatTarget(target: TargetCheck): string {
   const status = target.met === null ? 'skipped' : target.met ? 'met' : 'NOT MET'
-  const value = target.value === null ? 'n/a' : target.id.endsWith('Us') ? `${target.value.toFixed(1)} µs` : `${target.value.toFixed(2)}x`
-  return `  [${status.padEnd(7)}] ${target.description} ${target.comparison} ${target.threshold}: ${value}`
+  const value =
+    target.value === null
+      ? 'n/a'
+      : target.id.endsWith('Us')
+        ? `${target.value.toFixed(1)} µs`
+        : target.id.endsWith('ElectionTimeouts')
+          ? target.value.toFixed(2)
+          : `${target.value.toFixed(2)}x`
+  const threshold = Number.isInteger(target.threshold) ? String(target.threshold) : target.threshold.toFixed(2)
+  return `  [${status.padEnd(7)}] ${target.description} ${target.comparison} ${threshold}: ${value}`
 }

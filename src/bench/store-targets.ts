@@ -8,6 +8,8 @@
  *   `SystemUnderTest`: `embeddedCluster` starts one in this process; another
  *   way to reach a cluster (a remote one, say over gRPC) is another
  *   SystemUnderTest handing out its own connectors (store-connectors.ts).
+ * - `unreplicated`: the same store with one replica per group and one
+ *   master, driven alike: what replication costs, measured in the same run.
  * - `redis`: a Redis server started for the run, driven by the same client
  *   threads at the same depth through ioredis (auto-pipelined).
  * - `postmessage`, `comlink`, `map`: the in-process baselines
@@ -17,16 +19,18 @@ import { mapTarget, startMainThreadTarget } from './store-baseline-targets.js'
 import { ClientThreadPool } from './store-client-pool.js'
 import type { ConnectorSpec } from './store-connectors.js'
 import { LOAD_LIMIT_MS, planFor, runLimitMs, type RunResult, type RunWindow } from './store-drive.js'
+import { measureFailover, type FailoverMeasurement } from './store-failover.js'
 import { findOnPath, REDIS_HOST, startRedisServer } from './store-redis-server.js'
 import type { WorkloadSpec } from './store-workloads.js'
 
-export const TARGET_NAMES = ['shardkv', 'map', 'postmessage', 'comlink', 'redis'] as const
+export const TARGET_NAMES = ['shardkv', 'unreplicated', 'map', 'postmessage', 'comlink', 'redis'] as const
 export type TargetName = (typeof TARGET_NAMES)[number]
-export const BASELINE_NAMES = ['map', 'postmessage', 'comlink', 'redis'] as const
+export const BASELINE_NAMES = ['unreplicated', 'map', 'postmessage', 'comlink', 'redis'] as const
 export type BaselineName = (typeof BASELINE_NAMES)[number]
 
 export const TARGET_LABELS: Readonly<Record<TargetName, string>> = {
   shardkv: 'shardkv',
+  unreplicated: 'shardkv, 1 replica',
   map: 'Map',
   postmessage: 'postMessage',
   comlink: 'comlink',
@@ -65,6 +69,8 @@ export interface BenchTarget {
   run(request: RunRequest): Promise<RunResult[]>
   /** CPU used outside this process so far (a server's), µs; 0 when there is no such process, null when unknown. */
   externalCpuMicros(): number | null
+  /** Kills group leaders and times the next write (store-failover.ts); absent where the bench cannot kill. */
+  readonly failover?: (trials: number, onTrial: (done: number) => void) => Promise<FailoverMeasurement>
   close(): Promise<void>
 }
 
@@ -77,6 +83,8 @@ export interface SkippedTarget {
 /** Where the system under test runs: connectors for the client threads, and how to stop it. */
 export interface SystemUnderTest {
   connectors(threads: number): ConnectorSpec[]
+  /** As BenchTarget.failover: a cluster the bench holds in this process, with replicated groups. */
+  readonly failover?: (trials: number, onTrial: (done: number) => void) => Promise<FailoverMeasurement>
   close(): Promise<void>
 }
 
@@ -85,14 +93,27 @@ export async function embeddedCluster(shape: ClusterShape): Promise<SystemUnderT
   const cluster = await createCluster(shape)
   return {
     connectors: (threads) => Array.from({ length: threads }, () => ({ type: 'shardkv', endpoint: cluster.endpoint() }) as const),
+    ...(shape.replicas >= MIN_FAILOVER_REPLICAS ? { failover: (trials, onTrial) => measureFailover(cluster, trials, onTrial) } : {}),
     close: () => cluster.close(),
   }
+}
+
+/** A group that loses its leader keeps a majority only from three replicas up. */
+export const MIN_FAILOVER_REPLICAS = 3
+
+/** The cluster shape of the `unreplicated` baseline: the same groups and shards, one replica each, one master. */
+export function unreplicatedShape(shape: ClusterShape): ClusterShape {
+  return { ...shape, replicas: 1, masters: 1 }
 }
 
 export async function startTarget(name: TargetName, settings: TargetSettings, system?: () => Promise<SystemUnderTest>): Promise<BenchTarget | SkippedTarget> {
   switch (name) {
     case 'shardkv':
       return startPooled(name, await (system ?? (() => embeddedCluster(settings.cluster)))(), settings, () => 0)
+    case 'unreplicated':
+      if (system !== undefined) return { name, skipped: 'shardkv runs elsewhere (--target): the embedded unreplicated cluster would not be the same path' }
+      if (settings.cluster.replicas === 1 && settings.cluster.masters === 1) return { name, skipped: 'the cluster under test is unreplicated already' }
+      return startPooled(name, await embeddedCluster(unreplicatedShape(settings.cluster)), settings, () => 0)
     case 'redis':
       return startRedis(settings)
     case 'postmessage':
@@ -138,6 +159,7 @@ async function startPooled(name: TargetName, system: SystemUnderTest, settings: 
       return pool.run(threads, (thread) => planFor(settings, request, inflight, thread, threads), runLimitMs(request.window))
     },
     externalCpuMicros,
+    ...(system.failover === undefined ? {} : { failover: system.failover }),
     close: async () => {
       try {
         await pool.close()

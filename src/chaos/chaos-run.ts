@@ -167,7 +167,7 @@ function isSettled(actors: readonly ClusterActor[], domains: readonly FailureDom
 }
 
 /** Reads every key, retrying each until it answers, all within `boundMs`; keys not read are left out of the map. */
-async function readEveryKey(cluster: Cluster, recorder: HistoryRecorder, keys: readonly string[], boundMs: number): Promise<{ values: Map<string, KvValue | undefined>; attempts: number }> {
+export async function readEveryKey(cluster: Cluster, recorder: HistoryRecorder, keys: readonly string[], boundMs: number): Promise<{ values: Map<string, KvValue | undefined>; attempts: number }> {
   const client = cluster.client()
   const deadlineMs = performance.now() + boundMs
   const values = new Map<string, KvValue | undefined>()

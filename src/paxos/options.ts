@@ -77,6 +77,10 @@ export const MAX_REPLICAS = 7
 /** Sanity ceiling on every count option: a typo must not become a memory bomb. */
 const MAX_COUNT = 1_000_000
 
+/** A follower that hears no leader for a random 10..20 ticks campaigns. */
+export const DEFAULT_ELECTION_TIMEOUT_MIN_TICKS = 10
+export const DEFAULT_ELECTION_TIMEOUT_MAX_TICKS = 20
+
 export function resolveOptions<C, S>(options: MultiPaxosOptions<C, S>): ResolvedOptions<C, S> {
   const maxBatch = count('maxBatch', options.maxBatch ?? 256)
   const maxInflightSlots = count('maxInflightSlots', options.maxInflightSlots ?? 8)
@@ -84,8 +88,8 @@ export function resolveOptions<C, S>(options: MultiPaxosOptions<C, S>): Resolved
     self: options.self,
     peers: [...options.peers],
     random: options.random,
-    electionTimeoutMinTicks: count('electionTimeoutMinTicks', options.electionTimeoutMinTicks ?? 10),
-    electionTimeoutMaxTicks: count('electionTimeoutMaxTicks', options.electionTimeoutMaxTicks ?? 20),
+    electionTimeoutMinTicks: count('electionTimeoutMinTicks', options.electionTimeoutMinTicks ?? DEFAULT_ELECTION_TIMEOUT_MIN_TICKS),
+    electionTimeoutMaxTicks: count('electionTimeoutMaxTicks', options.electionTimeoutMaxTicks ?? DEFAULT_ELECTION_TIMEOUT_MAX_TICKS),
     heartbeatTicks: count('heartbeatTicks', options.heartbeatTicks ?? 2),
     maxBatch,
     maxPendingCommands: count('maxPendingCommands', options.maxPendingCommands ?? 4 * maxBatch * maxInflightSlots),

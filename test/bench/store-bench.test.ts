@@ -37,6 +37,7 @@ interface Report {
     load: { target: string }[]
     workloads: { workload: string; targets: Measurement[]; shardkvOver: Record<string, number | null> }[]
     singleRead: { targets: Measurement[] }
+    failover: { trials: number; samplesMs: number[]; p50Ms: number; p50InElectionTimeouts: number } | { skipped: string } | null
     skipped: { name: string; skipped: string }[]
   }[]
   targets: { id: string; met: boolean | null }[]
@@ -53,7 +54,7 @@ t.test('a short default bench run prints one JSON document: every workload, targ
   const [point] = report.points
   const redisRan = point!.skipped.length === 0
   t.same(point!.skipped.map((skipped) => skipped.name), redisRan ? [] : ['redis'], 'Redis runs, or is reported skipped')
-  const targets = ['shardkv', 'map', 'postmessage', 'comlink', ...(redisRan ? ['redis'] : [])]
+  const targets = ['shardkv', 'unreplicated', 'map', 'postmessage', 'comlink', ...(redisRan ? ['redis'] : [])]
   t.same(point!.load.map((load) => load.target), targets, 'each target loads its records')
   t.same(point!.workloads.map((workload) => workload.workload), ['A', 'B', 'C', 'F', 'D'])
   for (const workload of point!.workloads) {
@@ -68,8 +69,23 @@ t.test('a short default bench run prints one JSON document: every workload, targ
     for (const baseline of targets.slice(1)) t.type(workload.shardkvOver[baseline], 'number', `${workload.workload}: shardkv/${baseline}`)
   }
   t.same(point!.singleRead.targets.map((measurement) => measurement.target), targets.filter((target) => target !== 'map'))
-  t.same(report.targets.map((target) => target.id), ['C.shardkvOverPostMessage', 'C.shardkvOverRedis', 'singleRead.shardkv.p50Us'])
+  t.same(report.targets.map((target) => target.id), [
+    'C.shardkvOverPostMessage',
+    'C.shardkvOverRedis',
+    'singleRead.shardkv.p50Us',
+    'A.shardkvOverUnreplicated',
+    'load.shardkvOverUnreplicated',
+    'failover.p50ElectionTimeouts',
+  ])
   t.type(report.targets[0]!.met, 'boolean')
+  const failover = point!.failover
+  t.ok(failover !== null && !('skipped' in failover), 'the default cluster (groups of 3) runs the failover trials')
+  if (failover !== null && !('skipped' in failover)) {
+    t.equal(failover.trials, 5, 'five leader kills by default')
+    t.ok(failover.samplesMs.length === 5 && failover.samplesMs.every((ms) => ms > 0), 'each timed')
+    t.equal(failover.p50InElectionTimeouts, failover.p50Ms / 100, 'p50 in election timeouts of 100 ms')
+  }
+  t.type(report.targets.find((target) => target.id === 'failover.p50ElectionTimeouts')!.met, 'boolean')
 })
 
 t.test('--chart writes a well-formed SVG; --sweep runs once per value; redis without redis-server is skipped', async (t) => {
@@ -79,7 +95,7 @@ t.test('--chart writes a well-formed SVG; --sweep runs once per value; redis wit
   const chart = join(directory, 'bench.svg')
   const env = { ...process.env, PATH: directory }
   const run = await shardkv(
-    ['bench', 'store', '--workload', 'C', '--operations', '2000', '--records', '100', '--compare', 'map,redis', '--sweep', 'groups=1,2', '--chart', chart, '--json'],
+    ['bench', 'store', '--workload', 'C', '--operations', '2000', '--records', '100', '--compare', 'map,redis', '--sweep', 'groups=1,2', '--failover', '0', '--chart', chart, '--json'],
     env,
   )
   t.equal(run.code, 0, run.stderr)
@@ -89,6 +105,7 @@ t.test('--chart writes a well-formed SVG; --sweep runs once per value; redis wit
   for (const point of report.points) {
     t.same(point.skipped, [{ name: 'redis', skipped: 'no redis-server binary on PATH' }])
     t.same(point.workloads[0]!.targets.map((measurement) => measurement.target), ['shardkv', 'map'])
+    t.equal(point.failover, null, '--failover 0: no leader kills')
   }
   t.equal(report.targets.find((target) => target.id === 'C.shardkvOverRedis')!.met, null)
   const svg = readFileSync(chart, 'utf8')
@@ -109,6 +126,15 @@ t.test('the text report is a table with every workload, and names the skipped ba
   t.match(run.stdout, /^D\s+shardkv/m)
   t.match(run.stdout, /^single-read\s+shardkv/m)
   t.match(run.stdout, /Redis skipped: no redis-server binary on PATH/)
+  t.match(run.stdout, /failover, leader killed to the next write on its shards, 5 trials: p50 \d+ ms/)
+})
+
+t.test('an unreplicated cluster skips the unreplicated baseline and the failover trials, and says why', async (t) => {
+  const run = await shardkv(['bench', '--workload', 'c', '--operations', '500', '--records', '100', '--replicas', '1', '--masters', '1', '--compare', 'unreplicated', '--json'])
+  t.equal(run.code, 0, run.stderr)
+  const [point] = (JSON.parse(run.stdout) as Report).points
+  t.same(point!.skipped, [{ name: 'unreplicated', skipped: 'the cluster under test is unreplicated already' }])
+  t.same(point!.failover, { skipped: 'needs groups of 3 or more replicas (--replicas)' })
 })
 
 t.test('bench --help names store the default; bench store --help lists its flags', async (t) => {
@@ -117,7 +143,7 @@ t.test('bench --help names store the default; bench store --help lists its flags
   t.match(group.stdout, /store\s+.*\(default\)/)
   const store = await shardkv(['bench', 'store', '--help'])
   t.equal(store.code, 0)
-  for (const flag of ['--workload', '--distribution <uniform|zipfian|latest>', '--records', '--operations', '--duration-ms', '--value-bytes', '--groups', '--replicas', '--masters', '--shards', '--client-threads', '--inflight', '--compare', '--sweep', '--chart', '--seed', '--json']) {
+  for (const flag of ['--failover', '--workload', '--distribution <uniform|zipfian|latest>', '--records', '--operations', '--duration-ms', '--value-bytes', '--groups', '--replicas', '--masters', '--shards', '--client-threads', '--inflight', '--compare', '--sweep', '--chart', '--seed', '--json']) {
     t.match(store.stdout, flag)
   }
 })

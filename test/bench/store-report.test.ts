@@ -2,7 +2,8 @@ import t, { type Test } from 'tap'
 import { renderStoreChart, compact } from '../../src/bench/store-chart.js'
 import { shareOf, type RunResult } from '../../src/bench/store-drive.js'
 import { encodeHistogram, mergeEncoded, newHistogram, percentilesOf, recordMs } from '../../src/bench/store-latency.js'
-import { checkStoreTargets, formatStoreReport, measureLoad, measureTarget, measureWorkload, type StoreBenchPoint, type StoreBenchReport } from '../../src/bench/store-report.js'
+import { checkStoreTargets, formatStoreReport, measureLoad, measureTarget, measureWorkload, type FailoverResult, type StoreBenchPoint, type StoreBenchReport } from '../../src/bench/store-report.js'
+import { summarize } from '../../src/bench/store-failover.js'
 
 /** A run whose latencies are `latenciesUs`, measured over `elapsedMs`. */
 function run(latenciesUs: readonly number[], elapsedMs: number, completedTotal = latenciesUs.length): RunResult {
@@ -59,19 +60,21 @@ t.test('an operations run is rated over the slowest thread', async (t) => {
   t.same([0, 1, 2].map((index) => shareOf(10, index, 3)), [4, 3, 3], 'operations split as evenly as whole numbers allow')
 })
 
-function point(overrides: { readOnlyRatio?: number; redis?: boolean } = {}): StoreBenchPoint {
+function point(overrides: { readOnlyRatio?: number; redis?: boolean; failover?: FailoverResult | null } = {}): StoreBenchPoint {
   const shardkv = measureTarget('shardkv', [run(oneToThousandUs, 10)], 1000, true)
+  const unreplicated = measureTarget('unreplicated', [run(oneToThousandUs, 20)], 1000, true)
   const postMessage = measureTarget('postmessage', [run(oneToThousandUs, 10 * (overrides.readOnlyRatio ?? 4))], 1000, true)
   const map = measureTarget('map', [run([], 1)], 1000, false)
   const redis = overrides.redis === false ? [] : [measureTarget('redis', [run(oneToThousandUs, 20)], 1000, true)]
   const single = measureTarget('shardkv', [run(Array.from({ length: 100 }, () => 8), 1)], 100, true)
-  const workload = (name: string) => measureWorkload({ name, description: `workload ${name}`, distribution: 'zipfian' }, [shardkv, map, postMessage, ...redis])
+  const workload = (name: string) => measureWorkload({ name, description: `workload ${name}`, distribution: 'zipfian' }, [shardkv, unreplicated, map, postMessage, ...redis])
   return {
     sweep: null,
     config: { groups: 3, replicas: 1, masters: 1, shards: 64, clientThreads: 1, inflight: 256, mainThreadInflight: 256, records: 1000, valueBytes: 100 },
-    load: [measureLoad('shardkv', 1000, 250)],
+    load: [measureLoad('shardkv', 1000, 250), measureLoad('unreplicated', 1000, 1000)],
     workloads: [workload('A'), workload('C')],
     singleRead: measureWorkload({ name: 'single-read', description: 'one in flight', distribution: 'zipfian' }, [single]),
+    failover: overrides.failover === undefined ? summarize([150, 90, 400, 120, 130]) : overrides.failover,
     skipped: overrides.redis === false ? [{ name: 'redis', skipped: 'no redis-server binary on PATH' }] : [],
   }
 }
@@ -80,7 +83,7 @@ function report(points: StoreBenchPoint[]): StoreBenchReport {
   return {
     benchmark: 'store',
     environment: { node: 'v20', platform: 'linux', arch: 'x64', cpus: 2, cpuModel: 'test', loadAverage1mAtStart: 0, loadAverage1mAtEnd: 0 },
-    config: { window: { kind: 'duration', warmupMs: 250, durationMs: 1000 }, workloads: ['A', 'C'], distribution: null, compare: ['map', 'postmessage', 'redis'], seed: 1 },
+    config: { window: { kind: 'duration', warmupMs: 250, durationMs: 1000 }, workloads: ['A', 'C'], distribution: null, compare: ['unreplicated', 'map', 'postmessage', 'redis'], failoverTrials: 5, seed: 1 },
     points,
     targets: checkStoreTargets(points[0]),
   }
@@ -97,10 +100,18 @@ t.test('ratios are shardkv over each baseline; the targets are checked on worklo
     ['C.shardkvOverPostMessage', true],
     ['C.shardkvOverRedis', false],
     ['singleRead.shardkv.p50Us', true],
+    ['A.shardkvOverUnreplicated', true],
+    ['load.shardkvOverUnreplicated', true],
+    ['failover.p50ElectionTimeouts', true],
   ])
-  const withoutRedis = checkStoreTargets(point({ redis: false, readOnlyRatio: 2 }))
-  t.same(withoutRedis.map((check) => check.met), [false, null, true], 'a skipped baseline leaves its target unchecked')
-  t.same(checkStoreTargets(undefined).map((check) => check.met), [null, null, null])
+  t.equal(checks[3]!.value, 2, 'A: 100,000 over 50,000 ops/s')
+  t.equal(checks[4]!.value, 4, 'load: 4,000 over 1,000 records/s')
+  t.equal(checks[5]!.value, 1.3, 'failover p50 130 ms over a 100 ms election timeout')
+  const slow = checkStoreTargets(point({ failover: summarize([400, 350, 900]) }))
+  t.equal(slow[5]!.met, false, 'a p50 of 400 ms is 4 election timeouts')
+  const withoutRedis = checkStoreTargets(point({ redis: false, readOnlyRatio: 2, failover: { skipped: 'needs replicas' } }))
+  t.same(withoutRedis.map((check) => check.met), [false, null, true, true, true, null], 'a skipped baseline or failover leaves its target unchecked')
+  t.same(checkStoreTargets(undefined).map((check) => check.met), [null, null, null, null, null, null])
 })
 
 t.test('the text report has a row per workload and target, the ratios, skipped baselines and the targets', async (t) => {
@@ -111,6 +122,9 @@ t.test('the text report has a row per workload and target, the ratios, skipped b
   t.match(text, /^\s+Map\s+n\/a\s+n\/a/m)
   t.match(text, /Redis skipped: no redis-server binary on PATH/)
   t.match(text, /\[skipped\] workload C \(read only\) ops\/s: shardkv \/ Redis/)
+  t.match(text, /^\s+shardkv, 1 replica\s+50,000 .* 2\.00x$/m)
+  t.match(text, /failover, leader killed to the next write on its shards, 5 trials: p50 130 ms \(1\.30 election timeouts of 100 ms; they run 100\.\.200 ms\), p95 400 ms, max 400 ms/)
+  t.match(formatStoreReport(report([point({ failover: { skipped: 'needs groups of 3 or more replicas (--replicas)' } })])), /failover skipped: needs groups of 3/)
 })
 
 /** True when every opening tag has its closing tag, in order. */
