@@ -21,6 +21,7 @@ import type { ActorContext, Message } from '../runtime/actor.js'
 import { codec } from '../runtime/codec.js'
 import { sendOrShed } from './messages.js'
 import {
+  DEFAULT_ELECTION_TIMEOUT_MIN_TICKS,
   isPaxosMessage,
   MultiPaxos,
   ZERO_BALLOT,
@@ -57,6 +58,8 @@ export interface ReplicaOptions<C, S> {
   readonly paxos?: Partial<MultiPaxosOptions<C, S>>
   /** Called when this replica's role changes (leader elected, stepped down). */
   readonly onRoleChange?: (role: Role, ctx: ActorContext) => void
+  /** Leader leases, so that canReadLocally() can say yes (see MultiPaxos.canReadLocally). Default false. */
+  readonly leaseReads?: boolean
 }
 
 /** The promised ballot and snapshot index; each accepted slot has a key of its own (SLOT_PREFIX + slot). */
@@ -100,12 +103,14 @@ export class Replica<C, S> {
       this.machine.restore(snapshot.snapshot)
       this.appliedIndex = snapshot.index
     }
+    const leaseMs = this.options.leaseReads === true ? leaseDurationMs(this.options) : undefined
     this.core = new MultiPaxos<C, S>({
       ...this.options.paxos,
       self: ctx.self,
       peers: this.options.peers,
       random: () => ctx.random(),
       restored: { acceptor, ...(snapshot === undefined ? {} : { snapshot }) },
+      ...(leaseMs === undefined ? {} : { lease: { now: () => ctx.now(), durationMs: leaseMs } }),
     })
     ctx.setTimer(this.options.tickMs, { type: TICK_TYPE })
   }
@@ -124,6 +129,11 @@ export class Replica<C, S> {
     }
     this.flush(ctx)
     return true
+  }
+
+  /** True when this leader may answer a read from the machine's state as it is (a lease; see MultiPaxos.canReadLocally). */
+  canReadLocally(): boolean {
+    return this.started().canReadLocally(this.appliedIndex)
   }
 
   /** Queues `command` for the next slot (group commit); call `flush` once the event's proposals are in. */
@@ -217,4 +227,15 @@ export class Replica<C, S> {
     assert(this.core !== undefined, 'replica used before start()')
     return this.core
   }
+}
+
+/**
+ * The lease the host may claim (LeaseOptions): a follower refuses other
+ * candidates for at least (electionTimeoutMinTicks - 1) tick lengths after
+ * hearing the leader; one tick less again is the margin. Undefined (no
+ * lease) when the election timeout is too short to leave one.
+ */
+function leaseDurationMs<C, S>(options: ReplicaOptions<C, S>): number | undefined {
+  const minTicks = options.paxos?.electionTimeoutMinTicks ?? DEFAULT_ELECTION_TIMEOUT_MIN_TICKS
+  return minTicks > 2 ? (minTicks - 2) * options.tickMs : undefined
 }

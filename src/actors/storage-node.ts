@@ -9,10 +9,14 @@
  * - Only the leader proposes. A follower answers a client `not_leader` with
  *   its leader hint, and ignores shard pushes and acks (their senders resend,
  *   rotating over our members, until the leader answers).
- * - Reads go through the log too, which is what makes them linearizable: a
- *   read is answered when its slot commits, after every write committed
- *   before it, and a deposed leader (cut off in a minority) cannot commit,
- *   so it cannot answer from a stale state. No leases: no clock to trust.
+ * - Reads: a leader holding a lease answers a get from its applied state at
+ *   once (MultiPaxos.canReadLocally has the safety argument: no other
+ *   replica can have committed a write it has not applied). Without one (a
+ *   new leader before its election's slots are applied, a leader that has
+ *   not heard a majority lately), the read goes through the log: answered
+ *   when its slot commits, after every write committed before it, and a
+ *   deposed leader cut off in a minority cannot commit, so it cannot answer
+ *   from a stale state.
  * - Only the node that proposed a command answers it, once it commits, to
  *   the sender recorded in the command (`pending` says which commands this
  *   node proposed). Other nodes apply silently. A command proposed by a
@@ -182,6 +186,7 @@ export class StorageNodeActor implements Actor {
         tickMs: this.tickMs,
         paxos: { snapshotEvery: DEFAULT_SNAPSHOT_EVERY, ...(this.isAlone ? LONE_NODE_ELECTION : {}), ...this.args.paxos },
         onRoleChange: (role, roleCtx) => this.onRoleChange(role, roleCtx),
+        leaseReads: true,
       },
     )
     this.replicaValue.start(ctx)
@@ -254,6 +259,11 @@ export class StorageNodeActor implements Actor {
       const hint = this.replica.leaderHint
       const reply: KvReply = { type: 'kvr', seq: request.seq, status: 'not_leader', configNum: this.state.configNum, ...(hint === undefined ? {} : { leaderHint: hint }) }
       return sendOrShed(ctx, ctx.sender, reply)
+    }
+    if (request.op === 'get' && this.replica.canReadLocally()) {
+      const reply = this.state.read(request)
+      if (reply !== undefined) sendOrShed(ctx, ctx.sender, reply)
+      return
     }
     this.propose({ type: 'Kv', request, replyTo: ctx.sender }, ctx)
   }

@@ -173,6 +173,16 @@ export class StorageState {
   }
 
   /**
+   * Answers a get from the state as it is, changing nothing: what applying
+   * it through the log would answer at this point (a get records nothing).
+   * For a leader that holds a lease (see StorageNodeActor.onKv).
+   */
+  read(request: KvRequest): KvReply | undefined {
+    assert(request.op === 'get', `read() answers gets only, not ${String(request.op)}`)
+    return this.kv(request)
+  }
+
+  /**
    * The whole replicated state as bytes: a copy, so the state can go on
    * changing while a replication layer keeps or ships the snapshot.
    */

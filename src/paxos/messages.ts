@@ -66,18 +66,24 @@ export interface NackMessage {
   readonly promised: Ballot
 }
 
-/** The leader is alive at `ballot` and has committed through `commitIndex`. */
+/** The leader is alive at `ballot` and has committed through `commitIndex`; `sentAtMs`, on the leader's clock, when it holds leases. */
 export interface HeartbeatMessage {
   readonly type: 'paxos.heartbeat'
   readonly ballot: Ballot
   readonly commitIndex: number
+  readonly sentAtMs?: number
 }
 
-/** A follower's answer to a heartbeat: how far it has committed, so the leader can send what it lacks. */
+/**
+ * A follower's answer to a heartbeat: how far it has committed, so the leader
+ * can send what it lacks; `sentAtMs` echoes the heartbeat's: from then on,
+ * for a while, this follower refuses other candidates (the leader's lease).
+ */
 export interface HeartbeatReplyMessage {
   readonly type: 'paxos.heartbeat-reply'
   readonly ballot: Ballot
   readonly commitIndex: number
+  readonly sentAtMs?: number
 }
 
 /** Asks any replica for the committed slots above `commitIndex` (a candidate that is too far behind to lead). */

@@ -36,6 +36,10 @@
  * promise is always safe. A leader that hears from no majority for an
  * election timeout steps down, so its leader hint does not mislead clients.
  *
+ * Leases (optional, `lease` option): a leader may answer reads from its own
+ * state while a majority has recently acknowledged its heartbeats; see
+ * canReadLocally for the argument.
+ *
  * Safety rests on the acceptor state the host persists before it sends
  * anything (see AcceptorState in options.ts for which state and why): a
  * replica restarted from it never breaks a promise, never reuses a ballot
@@ -106,6 +110,13 @@ interface LeaderState<C> {
   quorumCheckElapsedTicks: number
   /** Replicas heard since the last quorum check. */
   readonly heardFrom: Set<string>
+  /** Per other replica, the send time (leader's clock) of the latest heartbeat it acknowledged at `ballot`. */
+  readonly leaseAcks: Map<string, number>
+  /**
+   * The last slot re-proposed on election: once it is applied, every write
+   * acknowledged by an earlier leader is in our state (phase 1 found it).
+   */
+  readonly barrier: number
 }
 
 /** Ticks since the leader was heard, before it ever was: far above any election timeout. */
@@ -144,6 +155,8 @@ export class MultiPaxos<C, S = unknown> {
   private outbox: OutgoingMessage<C, S>[] = []
   private persistDirty = false
   private elapsedTicks = 0
+  /** Ticks since this incarnation started: with leases, it promises nothing for an election timeout (see onPrepare). */
+  private startedTicks = 0
   /** Per replica, the tick a snapshot was last sent to it: one per election timeout at most. */
   private readonly snapshotSentAtTick = new Map<string, number>()
   private droppedMessagesCount = 0
@@ -199,6 +212,37 @@ export class MultiPaxos<C, S = unknown> {
     return this.emittedIndex - this.log.snapshotIndex >= this.options.snapshotEvery
   }
 
+  /**
+   * True when this leader may answer a read from its state, applied through
+   * `appliedIndex`, without a round through the log: linearizable because no
+   * other replica can have committed anything it has not applied.
+   *
+   * Why. Writes are acknowledged only once committed and applied by the
+   * leader that committed them. (1) Writes of earlier leaders: a majority
+   * promised our ballot, so phase 1 found every slot they committed, and we
+   * re-proposed it at or below `barrier`; once the barrier is applied, they
+   * are in our state. (2) Writes of later leaders: a later leader needs
+   * promises from a majority. A follower that acknowledged our heartbeat
+   * stamped `sentAtMs` heard us after that stamp, and refuses every other
+   * candidate for at least (electionTimeoutMinTicks - 1) of its ticks from
+   * then (leaderIsFresh), longer in real time than `lease.durationMs` (the
+   * host's side: LeaseOptions). A follower restarted in the meantime refuses
+   * all candidates for as long (startedTicks). So until the quorum-th most
+   * recent stamp (ours is now) plus durationMs, every majority a candidate
+   * could win holds a replica refusing it, and no other leader exists that
+   * could commit. We never commit without applying before answering, so our
+   * state holds every acknowledged write.
+   */
+  canReadLocally(appliedIndex: number): boolean {
+    const leader = this.leaderState
+    const lease = this.options.lease
+    if (leader === undefined || lease === undefined || appliedIndex < leader.barrier) return false
+    const nowMs = lease.now()
+    const stamps = [nowMs, ...leader.leaseAcks.values()].sort((a, b) => b - a)
+    const quorumStamp = stamps[this.quorum - 1]
+    return quorumStamp !== undefined && nowMs < quorumStamp + lease.durationMs
+  }
+
   propose(command: C): ProposeResult {
     const leader = this.leaderState
     if (this.roleValue !== 'leader' || leader === undefined) return 'not_leader'
@@ -238,6 +282,7 @@ export class MultiPaxos<C, S = unknown> {
 
   tick(): void {
     this.elapsedTicks++
+    if (this.startedTicks < this.options.electionTimeoutMinTicks) this.startedTicks++
     if (this.leaderHeardElapsedTicks < NEVER_HEARD_TICKS) this.leaderHeardElapsedTicks++
     const leader = this.leaderState
     if (leader === undefined) {
@@ -327,6 +372,9 @@ export class MultiPaxos<C, S = unknown> {
   private onPrepare(from: string, message: PrepareMessage): void {
     if (compareBallots(message.ballot, this.promised) < 0) return this.nack(from, message.ballot)
     if (this.leaderIsFresh() && message.ballot.replica !== this.leaderId) return
+    // A restarted replica forgot when it last heard the leader, whose lease may still count on it: it
+    // promises nothing until a whole minimum election timeout has passed (see canReadLocally).
+    if (this.options.lease !== undefined && this.startedTicks < this.options.electionTimeoutMinTicks) return
     if (this.log.snapshotIndex > message.commitIndex) return this.sendCatchUp(from, message.commitIndex)
     // The candidate could not hold all we would report within its log bound: it must catch up and snapshot first.
     if (this.log.lastSlot > message.snapshotIndex + this.options.maxLogSlots) return this.sendCatchUp(from, message.commitIndex)
@@ -360,6 +408,8 @@ export class MultiPaxos<C, S = unknown> {
       heartbeatElapsedTicks: 0,
       quorumCheckElapsedTicks: 0,
       heardFrom: new Set(),
+      leaseAcks: new Map(),
+      barrier: lastSlot,
     }
     // Every slot above the commit index is re-proposed at our ballot: adopted values, and no-ops in the gaps.
     for (let slot = this.commitIndexValue + 1; slot <= lastSlot; slot++) {
@@ -477,8 +527,11 @@ export class MultiPaxos<C, S = unknown> {
   // ---- leadership and heartbeats ---------------------------------------------
 
   private heartbeat(leader: LeaderState<C>): void {
+    // Stamped before it is sent, so a lease counted from the stamp ends no later than one counted from the send.
+    const sentAtMs = this.options.lease?.now()
+    const heartbeat: HeartbeatMessage = { type: 'paxos.heartbeat', ballot: leader.ballot, commitIndex: this.commitIndexValue, ...(sentAtMs === undefined ? {} : { sentAtMs }) }
     for (const peer of this.others) {
-      this.send(peer, { type: 'paxos.heartbeat', ballot: leader.ballot, commitIndex: this.commitIndexValue })
+      this.send(peer, heartbeat)
       this.retransmitFrom(leader, peer)
       this.sendAccepts(leader, peer)
     }
@@ -498,7 +551,13 @@ export class MultiPaxos<C, S = unknown> {
     if (compareBallots(message.ballot, this.promised) < 0) return this.nack(from, message.ballot)
     this.followLeader(message.ballot)
     this.learnCommit(message.ballot, message.commitIndex)
-    const reply: HeartbeatReplyMessage = { type: 'paxos.heartbeat-reply', ballot: message.ballot, commitIndex: this.commitIndexValue }
+    const { sentAtMs } = message
+    const reply: HeartbeatReplyMessage = {
+      type: 'paxos.heartbeat-reply',
+      ballot: message.ballot,
+      commitIndex: this.commitIndexValue,
+      ...(typeof sentAtMs === 'number' && Number.isFinite(sentAtMs) ? { sentAtMs } : {}),
+    }
     this.send(from, reply)
   }
 
@@ -506,6 +565,8 @@ export class MultiPaxos<C, S = unknown> {
     const leader = this.leaderState
     if (leader === undefined || !ballotsEqual(message.ballot, leader.ballot)) return
     leader.heardFrom.add(from)
+    const { sentAtMs } = message
+    if (typeof sentAtMs === 'number' && sentAtMs > (leader.leaseAcks.get(from) ?? Number.NEGATIVE_INFINITY)) leader.leaseAcks.set(from, sentAtMs)
     if (message.commitIndex < this.commitIndexValue) this.sendCatchUp(from, message.commitIndex)
   }
 

@@ -68,9 +68,28 @@ export interface MultiPaxosOptions<C, S> {
   maxOutboxMessages?: number
   /** State from stable storage after a restart, and the app's latest stored snapshot. */
   restored?: { acceptor: AcceptorState<C>; snapshot?: Snapshot<S> }
+  /** Leader leases for local reads (see MultiPaxos.canReadLocally); none by default. */
+  lease?: LeaseOptions
 }
 
-export type ResolvedOptions<C, S> = Required<Omit<MultiPaxosOptions<C, S>, 'restored'>>
+/**
+ * A leader lease: how the leader may answer a read from its own state,
+ * without a round through the log. The host's side of the safety argument
+ * (MultiPaxos.canReadLocally has the whole of it): `durationMs` must be
+ * shorter than the real time a follower keeps refusing other candidates
+ * after it last heard the leader. A follower refuses for
+ * electionTimeoutMinTicks ticks of its own; ticks fire at least one tick
+ * length apart, but the first may come at once, so that is at least
+ * (electionTimeoutMinTicks - 1) tick lengths. Take one tick less again as a
+ * margin for the clocks of two threads.
+ */
+export interface LeaseOptions {
+  /** The host's monotonic clock, ms (ctx.now). */
+  readonly now: () => number
+  readonly durationMs: number
+}
+
+export type ResolvedOptions<C, S> = Required<Omit<MultiPaxosOptions<C, S>, 'restored' | 'lease'>> & { readonly lease: LeaseOptions | undefined }
 
 /** Seven replicas tolerate three failures; more only slows every commit. */
 export const MAX_REPLICAS = 7
@@ -99,6 +118,7 @@ export function resolveOptions<C, S>(options: MultiPaxosOptions<C, S>): Resolved
     maxSlotsPerMessage: count('maxSlotsPerMessage', options.maxSlotsPerMessage ?? 64),
     maxCommittedPerReady: count('maxCommittedPerReady', options.maxCommittedPerReady ?? 256),
     maxOutboxMessages: count('maxOutboxMessages', options.maxOutboxMessages ?? 1024),
+    lease: options.lease,
   }
   validateRelations(resolved)
   return resolved
@@ -123,6 +143,11 @@ function validateRelations<C, S>(options: ResolvedOptions<C, S>): void {
     invalid('maxLogSlots', `must be >= maxInflightSlots + snapshotEvery (${options.maxInflightSlots + options.snapshotEvery})`)
   }
   if (options.maxPendingCommands < options.maxBatch) invalid('maxPendingCommands', `must be >= maxBatch (${options.maxBatch})`)
+  const { lease } = options
+  if (lease !== undefined) {
+    if (typeof lease.now !== 'function') invalid('lease.now', 'must be a function returning milliseconds')
+    if (!(Number.isFinite(lease.durationMs) && lease.durationMs > 0)) invalid('lease.durationMs', `must be a positive number of milliseconds, got ${lease.durationMs}`)
+  }
 }
 
 function count(name: string, value: number): number {

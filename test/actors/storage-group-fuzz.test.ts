@@ -3,8 +3,11 @@
  * under seeded chaos: the leader cut off, a random node cut off, heals,
  * crashes and restarts from stable storage, lost, duplicated and reordered
  * messages. Sequential writers append unique tokens to their own keys and
- * record each append once it is answered ok; at the end every key must hold
- * exactly the acknowledged tokens, in order, and every node the same state.
+ * record each append once it is answered ok, then read the key back: the
+ * read must see exactly the acknowledged tokens (a leader answering reads
+ * from its own state under a lease must never be stale). At the end every
+ * key must hold exactly the acknowledged tokens, in order, and every node
+ * the same state.
  *
  * Each seed replays exactly; a failure names it. FUZZ_SEEDS=n runs more
  * seeds, FUZZ_SEED=s and FUZZ_VARIANT=i replay one, FUZZ_TRACE=1 prints the
@@ -35,11 +38,14 @@ const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 class Writer implements Actor {
   /** Per key, the tokens acknowledged, in order. */
   readonly acknowledged = new Map<string, string[]>()
+  /** Reads that did not see every append acknowledged before them. */
+  readonly staleReads: string[] = []
+  reads = 0
   running = true
   private seq = 1
   private round = 0
   private target = 0
-  private current: { request: KvRequest; token: string; sentAtMs: number } | undefined
+  private current: { request: KvRequest; token: string | undefined; sentAtMs: number } | undefined
 
   constructor(
     private readonly id: string,
@@ -71,9 +77,16 @@ class Writer implements Actor {
     if (reply.seq !== this.current.request.seq) return
     if (reply.status === 'ok') {
       const { key } = this.current.request
-      this.acknowledged.set(key, [...(this.acknowledged.get(key) ?? []), this.current.token])
+      const { token } = this.current
       this.current = undefined
-      return this.next(ctx)
+      if (token === undefined) {
+        this.reads++
+        const expected = (this.acknowledged.get(key) ?? []).join('')
+        if (reply.value !== expected) this.staleReads.push(`${key} at ${ctx.now()} ms: read ${JSON.stringify(reply.value)}, acknowledged ${JSON.stringify(expected)}`)
+        return this.next(ctx)
+      }
+      this.acknowledged.set(key, [...(this.acknowledged.get(key) ?? []), token])
+      return this.read(key, ctx)
     }
     if (reply.status === 'not_leader') {
       const hinted = reply.leaderHint === undefined ? -1 : NODES.indexOf(reply.leaderHint as (typeof NODES)[number])
@@ -89,6 +102,13 @@ class Writer implements Actor {
     const seq = this.seq++
     const request: KvRequest = { type: 'kv', op: 'append', clientId: this.id, seq, ackedBelow: seq, key, value: token, configNum: 0 }
     this.current = { request, token, sentAtMs: 0 }
+    this.send(ctx)
+  }
+
+  private read(key: string, ctx: ActorContext): void {
+    const seq = this.seq++
+    const request: KvRequest = { type: 'kv', op: 'get', clientId: this.id, seq, ackedBelow: seq, key, configNum: 0 }
+    this.current = { request, token: undefined, sentAtMs: 0 }
     this.send(ctx)
   }
 
@@ -176,6 +196,8 @@ function runSeed(seed: number, paxos: StoragePaxosOptions, crashes: boolean): Fu
   const stuck = writers.filter((writer) => writer.waiting)
   if (stuck.length > 0) problems.push(`${stuck.length} writers still waiting after the heal`)
   // Every node's applied state must be the same, and hold every acknowledged append exactly once, in order.
+  for (const writer of writers) problems.push(...writer.staleReads)
+  if (writers.reduce((sum, writer) => sum + writer.reads, 0) === 0) problems.push('no read was answered')
   const states = NODES.map((id) => Buffer.from(nodes.get(id)!.inspect()).toString('hex'))
   if (!states.every((state) => state === states[0])) problems.push('the nodes applied different states')
   const reader = readerFor(sim, nodes)

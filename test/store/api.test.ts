@@ -254,7 +254,8 @@ t.test('close fails operations in flight and later ones with ERR_CLOSED; close t
   const cluster = await createCluster({ shards: 4, groups: 1 })
   const kv = cluster.client()
   await kv.put('k', 'v')
-  cluster.faults.pause('g1-n1', 2000)
+  // Every node of the group, whichever leads: nobody can answer until the close.
+  for (const actor of cluster.actors()) if (actor.gid === 1) cluster.faults.pause(actor.id, 2000)
   const pending = codeOf(kv.get('k'))
   await new Promise((resolve) => setTimeout(resolve, 20))
   await cluster.close()
