@@ -171,7 +171,11 @@ export class ActorCell implements Child {
   private async call(fn: (control: Remote<WorkerControl>) => Promise<void>): Promise<void> {
     const incarnation = this.current
     if (incarnation === undefined) return
-    await withTimeout(fn(incarnation.control), CONTROL_TIMEOUT_MS, `control call to ${this.id}`).catch((error: unknown) => {
+    // A worker that dies mid-call never answers: its exit ends the wait rather than the timeout (a
+    // join would otherwise stall CONTROL_TIMEOUT_MS for every peer killed while it was being wired).
+    // Its next incarnation gets the whole wiring when it starts.
+    const exited = incarnation.exited.then(() => undefined)
+    await withTimeout(Promise.race([fn(incarnation.control), exited]), CONTROL_TIMEOUT_MS, `control call to ${this.id}`).catch((error: unknown) => {
       if (this.current === incarnation) throw error
     })
   }
