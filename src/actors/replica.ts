@@ -60,6 +60,13 @@ export interface ReplicaOptions<C, S> {
   readonly onRoleChange?: (role: Role, ctx: ActorContext) => void
   /** Leader leases, so that canReadLocally() can say yes (see MultiPaxos.canReadLocally). Default false. */
   readonly leaseReads?: boolean
+  /**
+   * When true, handle() leaves the core's output to the actor's own flush()
+   * call, once per batch of messages (Actor.afterBatch): every proposal of
+   * the batch goes into one slot, and one accept, one persist and one
+   * doorbell serve them all. Default false: flush after every message.
+   */
+  readonly flushPerBatch?: boolean
 }
 
 /** The promised ballot and snapshot index; each accepted slot has a key of its own (SLOT_PREFIX + slot). */
@@ -127,7 +134,7 @@ export class Replica<C, S> {
     } else {
       return false
     }
-    this.flush(ctx)
+    if (this.options.flushPerBatch !== true) this.flush(ctx)
     return true
   }
 

@@ -187,6 +187,7 @@ export class StorageNodeActor implements Actor {
         paxos: { snapshotEvery: DEFAULT_SNAPSHOT_EVERY, ...(this.isAlone ? LONE_NODE_ELECTION : {}), ...this.args.paxos },
         onRoleChange: (role, roleCtx) => this.onRoleChange(role, roleCtx),
         leaseReads: true,
+        flushPerBatch: true,
       },
     )
     this.replicaValue.start(ctx)
@@ -199,7 +200,11 @@ export class StorageNodeActor implements Actor {
     this.ctx = ctx
     if (this.replica.handle(message, ctx)) return
     this.dispatch(message as NodeMessage, ctx)
-    // Carries out this event's proposals (one batch) and whatever else the core has ready.
+  }
+
+  /** Group commit: the batch's proposals go into one slot; and whatever else the core has ready is carried out. */
+  afterBatch(ctx: ActorContext): void {
+    this.ctx = ctx
     this.replica.flush(ctx)
   }
 

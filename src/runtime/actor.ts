@@ -46,6 +46,13 @@ export interface ActorContext<M extends Message = Message> {
 export interface Actor<M extends Message = Message> {
   start?(ctx: ActorContext<M>): void
   receive(message: M, ctx: ActorContext<M>): void
+  /**
+   * Called after a batch of receives (messages and timers handled in one
+   * turn of the host's loop), before what they sent goes out: the place for
+   * work done once per batch rather than per message, such as group commit.
+   * A batch may be a single message (the simulator delivers one at a time).
+   */
+  afterBatch?(ctx: ActorContext<M>): void
   stop?(): void
 }
 

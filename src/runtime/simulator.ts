@@ -511,6 +511,8 @@ export class Simulator {
     assert(instance !== undefined && context !== undefined, `actor "${slot.id}" is running`)
     try {
       turn(instance, context)
+      // Every turn is a batch of one: messages and timers are delivered one at a time here.
+      instance.afterBatch?.(context)
     } catch (error) {
       if (this.fatal === undefined) this.crashAfterError(slot, error)
     }

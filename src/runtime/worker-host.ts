@@ -122,6 +122,7 @@ class Host implements ActorContext {
 
   run(): Promise<void> {
     this.actor.start?.(this)
+    this.actor.afterBatch?.(this)
     this.transport.flush()
     this.stopped = this.loop()
     return this.stopped
@@ -145,6 +146,7 @@ class Host implements ActorContext {
       }
       const received = this.transport.receive(this.deliver, batchMessages)
       const fired = this.fireDueTimers()
+      if (received > 0 || fired > 0) this.actor.afterBatch?.(this)
       this.transport.flush()
       if (received > 0 || fired > 0 || this.transport.hasPending()) {
         await this.maybeYield()
