@@ -1,4 +1,5 @@
 import t from 'tap'
+import { BatchActor } from '../support/actors.js'
 import { ShardKVError } from '../../src/errors.js'
 import type { Message } from '../../src/runtime/actor.js'
 import { Prng } from '../../src/runtime/prng.js'
@@ -371,4 +372,16 @@ t.test('options and ids are validated with errors that name the problem', async 
   t.equal(errorCode(() => sim.restart('missing')), 'ERR_UNKNOWN_ACTOR')
   t.equal(errorCode(() => sim.partition([['a'], ['a']])), 'ERR_INVALID_OPTION')
   t.equal(errorCode(() => sim.runFor(-1)), 'ERR_INVALID_OPTION')
+})
+
+t.test('afterBatch follows every delivery: the simulator delivers one message at a time', async (t) => {
+  const sim = new Simulator({ seed: 5, minDelayMs: 1, maxDelayMs: 1 })
+  sim.spawn('batcher', () => new BatchActor())
+  const counts: number[] = []
+  const endpoint = sim.endpoint('sender', (message) => {
+    if (message.type === 'batch') counts.push(Number((message as unknown as Record<string, unknown>)['count']))
+  })
+  for (let n = 0; n < 5; n++) endpoint.send('batcher', { type: 'item', n })
+  sim.runFor(50)
+  t.same(counts, [1, 1, 1, 1, 1])
 })

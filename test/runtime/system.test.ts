@@ -116,3 +116,20 @@ t.test('bad ids and options are refused with typed errors', async (t) => {
   await ts.close()
   await t.rejects(ts.spawn('other', 'EchoActor'), { code: 'ERR_CLOSED' })
 })
+
+t.test('afterBatch runs after each batch of receives, before what they sent goes out', async (t) => {
+  const ts = await startTestSystem()
+  t.teardown(() => ts.close())
+  await ts.spawn('batcher', 'BatchActor')
+  const counts: number[] = []
+  ts.endpoint.onMessage((message) => {
+    if (message.type === 'batch') counts.push(Number((message as unknown as Record<string, unknown>)['count']))
+  })
+  const items = 500
+  for (let n = 0; n < items; n++) ts.endpoint.send('batcher', { type: 'item', n })
+  const total = (): number => counts.reduce((sum, count) => sum + count, 0)
+  for (let waitedMs = 0; total() < items && waitedMs < 10_000; waitedMs += 10) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(total(), items, 'the batches add up to every message')
+  t.ok(counts.every((count) => count > 0), 'never called without a receive')
+  t.ok(counts.length >= 1 && counts.length <= items, `${counts.length} batches for ${items} messages`)
+})

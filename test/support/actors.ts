@@ -98,3 +98,31 @@ export class TimerActor implements Actor<TestMessage> {
     }
   }
 }
+
+/**
+ * Counts the messages of each batch and reports the count from afterBatch,
+ * to whoever sent the last of them: the sum of the reports is every message
+ * received, and a report of 0 would be an afterBatch without a receive.
+ */
+export class BatchActor implements Actor<TestMessage> {
+  private received = 0
+  private replyTo: string | undefined
+  private started = false
+
+  start(): void {
+    this.started = true
+  }
+
+  receive(message: TestMessage, ctx: ActorContext<TestMessage>): void {
+    if (message.type !== 'item') return
+    this.received++
+    this.replyTo = ctx.sender
+  }
+
+  afterBatch(ctx: ActorContext<TestMessage>): void {
+    if (this.replyTo === undefined) return
+    ctx.send(this.replyTo, { type: 'batch', count: this.received, started: this.started })
+    this.received = 0
+    this.replyTo = undefined
+  }
+}
