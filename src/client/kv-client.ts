@@ -38,7 +38,7 @@ import type { Endpoint } from '../runtime/endpoint.js'
 import { ConfigCache, type Route } from './config-cache.js'
 import { checkKey, checkValue, type ValueLimits } from './limits.js'
 import { MasterClient } from './master-client.js'
-import { RetryMemory } from './retry-memory.js'
+import { lowestOutstanding, RetryMemory } from './retry-memory.js'
 import { isSendFailure, RpcChannel, sleep } from './rpc.js'
 
 export type Value = StoredValue
@@ -337,12 +337,7 @@ export class KvClient {
 
   /** Lowest seq still outstanding: every seq below it has been answered, or given up on and not remembered. */
   private ackedBelow(): number {
-    let lowest = this.nextSeq
-    const firstInflight = this.inflight.values().next()
-    if (!firstInflight.done && firstInflight.value < lowest) lowest = firstInflight.value
-    const remembered = this.retryMemory.lowest()
-    if (remembered !== undefined && remembered < lowest) lowest = remembered
-    return lowest
+    return lowestOutstanding(this.nextSeq, this.inflight, this.retryMemory)
   }
 
   /** A limit only the node can check (an append whose result would pass maxValueBytes), or one our checks should have caught. */

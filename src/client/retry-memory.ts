@@ -140,3 +140,17 @@ function sameValue(left: StoredValue | undefined, right: StoredValue | undefined
   if (!(right instanceof Uint8Array)) return false
   return Buffer.from(left.buffer, left.byteOffset, left.byteLength).equals(right)
 }
+
+/**
+ * A client's `ackedBelow`: the lowest seq still in flight (`inflight` in
+ * ascending order) or remembered for a retry, else `nextSeq`. Every seq
+ * below it was answered, or given up on and forgotten.
+ */
+export function lowestOutstanding(nextSeq: number, inflight: ReadonlySet<number>, memory: RetryMemory): number {
+  let lowest = nextSeq
+  const firstInflight = inflight.values().next()
+  if (!firstInflight.done && firstInflight.value < lowest) lowest = firstInflight.value
+  const remembered = memory.lowest()
+  if (remembered !== undefined && remembered < lowest) lowest = remembered
+  return lowest
+}

@@ -8,22 +8,30 @@
  * sweeper timer, not a timer per call, and a call past it fails with
  * ERR_TIMEOUT (outcome unknown; its late response is ignored). When the
  * stream ends or fails, every outstanding call fails with the stream's error.
+ *
+ * Mutations carry the request ids of the GrpcClient that opened the
+ * pipeline (client-request-ids.ts), so a mutation whose outcome is unknown
+ * (a deadline, or the stream failing under it) may be retried on any
+ * pipeline of that client, or as a unary call, without applying twice.
  */
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js'
 import type { Value } from '../client/kv-client.js'
 import { ShardKVError } from '../errors.js'
 import { checkCall, decodeGetResponse, type CallOptions, type KeyValueStore } from './client-calls.js'
+import { isUnknownOutcome, type Mutation, type RequestIds } from './client-request-ids.js'
 import { errorOfPipelineError, errorOfServiceError, GrpcShardKVError, Status } from './status.js'
 import { toWireValue } from './values.js'
-import type { PipelineRequest, PipelineResponse } from './wire.js'
+import type { PipelineRequest, PipelineResponse, WireRequestId } from './wire.js'
 
 export const MAX_PIPELINE_CALLS = 16_384
 const SWEEP_INTERVAL_MS = 50
 
+/** How a call ended; `outcomeUnknown`: the server may have run it (see RequestIds.settle). */
+type CallOutcome = { readonly response: PipelineResponse } | { readonly error: ShardKVError; readonly outcomeUnknown: boolean }
+
 interface PendingCall {
   readonly deadlineAtMs: number
-  readonly resolve: (response: PipelineResponse) => void
-  readonly reject: (error: ShardKVError) => void
+  readonly settle: (outcome: CallOutcome) => void
 }
 
 export class GrpcPipeline implements KeyValueStore {
@@ -36,6 +44,7 @@ export class GrpcPipeline implements KeyValueStore {
   constructor(
     private readonly stream: ClientDuplexStream<PipelineRequest, PipelineResponse>,
     private readonly deadlineMs: number,
+    private readonly ids: RequestIds,
   ) {
     stream.on('data', (response: PipelineResponse) => this.settle(response))
     stream.on('error', (error: ServiceError) => this.failAll(errorOfServiceError(error)))
@@ -46,22 +55,22 @@ export class GrpcPipeline implements KeyValueStore {
 
   async get(key: string, options?: CallOptions): Promise<Value | undefined> {
     checkCall(key, undefined, options)
-    return decodeGetResponse((await this.send({ get: { key } }, options)).get ?? {})
+    return decodeGetResponse(responseOf(await this.send({ get: { key } }, this.deadlineOf(options))).get ?? {})
   }
 
   async put(key: string, value: Value, options?: CallOptions): Promise<void> {
     checkCall(key, value, options)
-    await this.send({ put: { key, value: toWireValue(value) } }, options)
+    await this.mutate({ op: 'put', key, value }, options, (id) => ({ put: { key, value: toWireValue(value), id } }))
   }
 
   async append(key: string, value: Value, options?: CallOptions): Promise<void> {
     checkCall(key, value, options)
-    await this.send({ append: { key, value: toWireValue(value) } }, options)
+    await this.mutate({ op: 'append', key, value }, options, (id) => ({ append: { key, value: toWireValue(value), id } }))
   }
 
   async delete(key: string, options?: CallOptions): Promise<boolean> {
     checkCall(key, undefined, options)
-    return (await this.send({ delete: { key } }, options)).delete?.deleted === true
+    return (await this.mutate({ op: 'delete', key, value: undefined }, options, (id) => ({ delete: { key, id } }))).delete?.deleted === true
   }
 
   /** Calls in flight on this stream. */
@@ -75,15 +84,29 @@ export class GrpcPipeline implements KeyValueStore {
     this.stream.cancel()
   }
 
-  private send(request: Omit<PipelineRequest, 'tag'>, options: CallOptions | undefined): Promise<PipelineResponse> {
-    if (this.failure !== undefined) return Promise.reject(this.failure)
+  /** A mutation under its request id; the id is remembered for a retry when the outcome is unknown. */
+  private async mutate(mutation: Mutation, options: CallOptions | undefined, request: (id: WireRequestId) => Omit<PipelineRequest, 'tag'>): Promise<PipelineResponse> {
+    if (this.failure !== undefined) throw this.failure
+    const deadlineAtMs = this.deadlineOf(options)
+    const seq = await this.ids.claim(mutation, deadlineAtMs - Date.now())
+    const outcome = await this.send(request(this.ids.idOf(seq)), deadlineAtMs)
+    this.ids.settle(seq, mutation, 'error' in outcome && outcome.outcomeUnknown)
+    return responseOf(outcome)
+  }
+
+  private deadlineOf(options: CallOptions | undefined): number {
+    return Date.now() + (options?.deadlineMs ?? this.deadlineMs)
+  }
+
+  /** Writes one request; resolves (never rejects) with how it ended. */
+  private send(request: Omit<PipelineRequest, 'tag'>, deadlineAtMs: number): Promise<CallOutcome> {
+    if (this.failure !== undefined) return Promise.resolve({ error: this.failure, outcomeUnknown: false })
     if (this.pending.size >= MAX_PIPELINE_CALLS) {
-      return Promise.reject(new ShardKVError('ERR_OVERLOADED', `a pipeline keeps at most ${MAX_PIPELINE_CALLS} calls outstanding`))
+      return Promise.resolve({ error: new ShardKVError('ERR_OVERLOADED', `a pipeline keeps at most ${MAX_PIPELINE_CALLS} calls outstanding`), outcomeUnknown: false })
     }
     const tag = this.nextTag++
-    const deadlineAtMs = Date.now() + (options?.deadlineMs ?? this.deadlineMs)
-    return new Promise<PipelineResponse>((resolve, reject) => {
-      this.pending.set(tag, { deadlineAtMs, resolve, reject })
+    return new Promise<CallOutcome>((settle) => {
+      this.pending.set(tag, { deadlineAtMs, settle })
       this.stream.write({ tag, ...request })
     })
   }
@@ -94,10 +117,11 @@ export class GrpcPipeline implements KeyValueStore {
     if (call === undefined) return // its deadline passed: the caller was already told
     this.pending.delete(tag)
     if (response.result === 'error') {
-      const error = response.error ?? {}
-      call.reject(errorOfPipelineError(error.status, error.code, error.message))
+      const wire = response.error ?? {}
+      const error = errorOfPipelineError(wire.status, wire.code, wire.message)
+      call.settle({ error, outcomeUnknown: isUnknownOutcome(error) })
     } else {
-      call.resolve(response)
+      call.settle({ response })
     }
   }
 
@@ -106,15 +130,21 @@ export class GrpcPipeline implements KeyValueStore {
     for (const [tag, call] of this.pending) {
       if (call.deadlineAtMs > nowMs) continue
       this.pending.delete(tag)
-      call.reject(new GrpcShardKVError('ERR_TIMEOUT', Status.DEADLINE_EXCEEDED, 'no response before the deadline; the outcome is unknown'))
+      call.settle({ error: new GrpcShardKVError('ERR_TIMEOUT', Status.DEADLINE_EXCEEDED, 'no response before the deadline; the outcome is unknown'), outcomeUnknown: true })
     }
   }
 
+  /** Every call still outstanding was sent and got no answer: whatever the stream's error, its outcome is unknown. */
   private failAll(error: ShardKVError): void {
     this.failure ??= error
     clearInterval(this.sweeper)
     const calls = [...this.pending.values()]
     this.pending.clear()
-    for (const call of calls) call.reject(this.failure)
+    for (const call of calls) call.settle({ error: this.failure, outcomeUnknown: true })
   }
+}
+
+function responseOf(outcome: CallOutcome): PipelineResponse {
+  if ('error' in outcome) throw outcome.error
+  return outcome.response
 }

@@ -9,10 +9,17 @@
  * (or, for a failure of gRPC itself, the nearest one: see status.ts) and whose
  * `status` is the gRPC status.
  *
- * At most once: the server's in-process client retries inside the cluster
- * with one request id. A call that fails with ERR_TIMEOUT over the network
- * may still have taken effect, and calling it again is a new request: a
- * retried append may apply twice.
+ * At most once: every put, append and delete carries a request id (this
+ * client's nanoid and a seq: client-request-ids.ts), which the server
+ * remembers (request-ledger.ts). A call that fails with an unknown outcome
+ * (ERR_TIMEOUT, or ERR_CLOSED when the connection or a pipeline broke
+ * mid-call) may still have taken effect; calling the same
+ * put/append/delete again on this client, unary or on any of its pipelines,
+ * resends it under the same id, so it takes effect at most once. That holds
+ * for a retry within MIN_RETRY_WINDOW_MS (or deadlineMs, if longer) of the
+ * failure and before RETRY_WINDOW_OPS newer mutations, while the server
+ * remembers the id (not across a restart, nor past its bounds). Reads carry
+ * no id: reading again is always safe.
  */
 import { Client, credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js'
 import type { Value } from '../client/kv-client.js'
@@ -22,10 +29,11 @@ import { parseAddress, type ParsedAddress } from './address.js'
 import { AUTHORIZATION_KEY, bearer } from './auth.js'
 import { checkCall, checkCallOptions, decodeGetResponse, MAX_DEADLINE_MS, type CallOptions, type KeyValueStore } from './client-calls.js'
 import { GrpcPipeline } from './client-pipeline.js'
+import { isUnknownOutcome, RequestIds, type Mutation } from './client-request-ids.js'
 import { pipelineMethod, unaryMethod } from './proto.js'
 import { errorOfServiceError, GrpcShardKVError, Status } from './status.js'
 import { toWireValue } from './values.js'
-import type { UnaryMethod, UnaryMethods, WireConfig } from './wire.js'
+import type { UnaryMethod, UnaryMethods, WireConfig, WireRequestId } from './wire.js'
 import type { ClusterActor, ClusterConfig, JoinOptions } from '../cluster.js'
 
 export interface GrpcClientOptions {
@@ -81,6 +89,8 @@ export class GrpcClient implements KeyValueStore {
   /** The shard configuration and the actors (the Admin service). */
   readonly admin: GrpcAdmin
   private readonly pipelines = new Set<GrpcPipeline>()
+  /** The ids of this client's mutations, unary and pipelined alike. */
+  private readonly ids: RequestIds
   private closed = false
 
   /** @internal Use connectGrpc(). */
@@ -89,6 +99,7 @@ export class GrpcClient implements KeyValueStore {
     private readonly settings: Settings,
   ) {
     this.admin = new GrpcAdmin((method, request, options) => this.call(method, request, options))
+    this.ids = new RequestIds(settings.deadlineMs)
   }
 
   async get(key: string, options?: CallOptions): Promise<Value | undefined> {
@@ -98,17 +109,18 @@ export class GrpcClient implements KeyValueStore {
 
   async put(key: string, value: Value, options?: CallOptions): Promise<void> {
     checkCall(key, value, options)
-    await this.call('KeyValue/Put', { key, value: toWireValue(value) }, options)
+    await this.mutate({ op: 'put', key, value }, options, (id, deadline) => this.call('KeyValue/Put', { key, value: toWireValue(value), id }, options, deadline))
   }
 
   async append(key: string, value: Value, options?: CallOptions): Promise<void> {
     checkCall(key, value, options)
-    await this.call('KeyValue/Append', { key, value: toWireValue(value) }, options)
+    await this.mutate({ op: 'append', key, value }, options, (id, deadline) => this.call('KeyValue/Append', { key, value: toWireValue(value), id }, options, deadline))
   }
 
   async delete(key: string, options?: CallOptions): Promise<boolean> {
     checkCall(key, undefined, options)
-    return (await this.call('KeyValue/Delete', { key }, options)).deleted === true
+    const response = await this.mutate({ op: 'delete', key, value: undefined }, options, (id, deadline) => this.call('KeyValue/Delete', { key, id }, options, deadline))
+    return response.deleted === true
   }
 
   /** A Pipeline stream: the same calls, many in flight over one stream. Closed with this client. */
@@ -116,7 +128,7 @@ export class GrpcClient implements KeyValueStore {
     this.assertOpen()
     const method = pipelineMethod()
     const stream = this.channel.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, this.metadata())
-    const pipeline = new GrpcPipeline(stream, this.settings.deadlineMs)
+    const pipeline = new GrpcPipeline(stream, this.settings.deadlineMs, this.ids)
     this.pipelines.add(pipeline)
     return pipeline
   }
@@ -129,10 +141,30 @@ export class GrpcClient implements KeyValueStore {
     this.channel.close()
   }
 
-  private call<M extends UnaryMethod>(name: M, request: UnaryMethods[M][0], options: CallOptions | undefined): Promise<UnaryMethods[M][1]> {
+  /** A mutation under its request id; the id is remembered for a retry when the outcome is unknown. */
+  private async mutate<T>(mutation: Mutation, options: CallOptions | undefined, send: (id: WireRequestId, deadline: number) => Promise<T>): Promise<T> {
+    this.assertOpen()
+    const timeoutMs = options?.deadlineMs ?? this.settings.deadlineMs
+    const deadline = Date.now() + timeoutMs
+    const seq = await this.ids.claim(mutation, timeoutMs)
+    try {
+      const response = await send(this.ids.idOf(seq), deadline)
+      this.ids.settle(seq, mutation, false)
+      return response
+    } catch (error) {
+      this.ids.settle(seq, mutation, isUnknownOutcome(error))
+      throw error
+    }
+  }
+
+  private call<M extends UnaryMethod>(
+    name: M,
+    request: UnaryMethods[M][0],
+    options: CallOptions | undefined,
+    deadline = Date.now() + (options?.deadlineMs ?? this.settings.deadlineMs),
+  ): Promise<UnaryMethods[M][1]> {
     this.assertOpen()
     const method = unaryMethod(name)
-    const deadline = Date.now() + (options?.deadlineMs ?? this.settings.deadlineMs)
     return new Promise((resolve, reject) => {
       this.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, this.metadata(), { deadline }, (error: ServiceError | null, response?: UnaryMethods[M][1]) => {
         if (error !== null) reject(errorOfServiceError(error))

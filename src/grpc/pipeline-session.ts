@@ -1,8 +1,9 @@
 /**
  * One Pipeline stream on the server: tagged requests in, tagged responses
- * out, in completion order. Each operation runs through the KvPool exactly as
- * a unary call would; a failed operation is an `error` response and the
- * stream goes on.
+ * out, in completion order. Each operation runs exactly as a unary call
+ * would (operations.ts: the same KvPool and request ledger, so a retry may
+ * come by either); a failed operation is an `error` response and the stream
+ * goes on.
  *
  * Bounds: at most MAX_PIPELINE_OUTSTANDING operations of one stream run at
  * once, and the session stops reading (HTTP/2 flow control pushes back on
@@ -16,8 +17,7 @@
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js'
 import { ShardKVError } from '../errors.js'
-import type { KvPool } from './kv-pool.js'
-import { runAppend, runDelete, runGet, runPut } from './operations.js'
+import { runAppend, runDelete, runGet, runPut, type KvBackend } from './operations.js'
 import { summarizeError } from './status.js'
 import type { PipelineRequest, PipelineResponse } from './wire.js'
 
@@ -34,7 +34,7 @@ export class PipelineSession {
 
   constructor(
     private readonly call: ServerDuplexStream<PipelineRequest, PipelineResponse>,
-    private readonly pool: KvPool,
+    private readonly backend: KvBackend,
     private readonly onBug: (error: unknown) => void,
     private readonly onEnd: () => void,
   ) {
@@ -71,13 +71,13 @@ export class PipelineSession {
     if (this.draining) throw new ShardKVError('ERR_CLOSED', 'the server is shutting down')
     switch (request.op) {
       case 'get':
-        return { get: await runGet(this.pool.pick(), request.get ?? {}) }
+        return { get: await runGet(this.backend, request.get ?? {}) }
       case 'put':
-        return { put: await runPut(this.pool.pick(), request.put ?? {}) }
+        return { put: await runPut(this.backend, request.put ?? {}) }
       case 'append':
-        return { append: await runAppend(this.pool.pick(), request.append ?? {}) }
+        return { append: await runAppend(this.backend, request.append ?? {}) }
       case 'delete':
-        return { delete: await runDelete(this.pool.pick(), request.delete ?? {}) }
+        return { delete: await runDelete(this.backend, request.delete ?? {}) }
       case undefined:
         throw new ShardKVError('ERR_INVALID_OPTION', 'a pipeline request must set one of get, put, append, delete')
       default: {

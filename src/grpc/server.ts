@@ -18,6 +18,7 @@ import { TokenCheck } from './auth.js'
 import { KvPool } from './kv-pool.js'
 import type { PipelineSession } from './pipeline-session.js'
 import { shardKvProto } from './proto.js'
+import { RequestLedger } from './request-ledger.js'
 import { adminService, keyValueService } from './service.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
@@ -63,7 +64,7 @@ export async function serveCluster(cluster: Cluster, options: GrpcServerOptions 
   const tokens = new TokenCheck(options.authToken)
   const pool = new KvPool(cluster)
   const sessions = new Set<PipelineSession>()
-  const context = { cluster, pool, tokens, sessions, onBug: options.onBug ?? reportBug }
+  const context = { cluster, pool, ledger: new RequestLedger(), tokens, sessions, onBug: options.onBug ?? reportBug }
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes })
   const proto = shardKvProto()
   server.addService(proto.keyValue, keyValueService(context))

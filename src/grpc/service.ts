@@ -9,6 +9,7 @@ import type { Cluster, ClusterActor, ClusterConfig } from '../cluster.js'
 import type { TokenCheck } from './auth.js'
 import type { KvPool } from './kv-pool.js'
 import { runAppend, runDelete, runGet, runPut } from './operations.js'
+import type { RequestLedger } from './request-ledger.js'
 import { PipelineSession } from './pipeline-session.js'
 import { statusObjectOf, summarizeError } from './status.js'
 import type { PipelineRequest, PipelineResponse, UnaryMethods, WireActor, WireConfig } from './wire.js'
@@ -16,6 +17,8 @@ import type { PipelineRequest, PipelineResponse, UnaryMethods, WireActor, WireCo
 export interface ServiceContext {
   readonly cluster: Cluster
   readonly pool: KvPool
+  /** Request ids of mutations, shared by unary calls and Pipeline streams. */
+  readonly ledger: RequestLedger
   readonly tokens: TokenCheck
   /** Sees every error that is not a ShardKVError (a bug); the client gets INTERNAL. */
   readonly onBug: (error: unknown) => void
@@ -26,12 +29,11 @@ export interface ServiceContext {
 type Handler<M extends keyof UnaryMethods> = (request: UnaryMethods[M][0]) => Promise<UnaryMethods[M][1]>
 
 export function keyValueService(context: ServiceContext): UntypedServiceImplementation {
-  const { pool } = context
   return {
-    Get: unary<'KeyValue/Get'>(context, (request) => runGet(pool.pick(), request)),
-    Put: unary<'KeyValue/Put'>(context, (request) => runPut(pool.pick(), request)),
-    Append: unary<'KeyValue/Append'>(context, (request) => runAppend(pool.pick(), request)),
-    Delete: unary<'KeyValue/Delete'>(context, (request) => runDelete(pool.pick(), request)),
+    Get: unary<'KeyValue/Get'>(context, (request) => runGet(context, request)),
+    Put: unary<'KeyValue/Put'>(context, (request) => runPut(context, request)),
+    Append: unary<'KeyValue/Append'>(context, (request) => runAppend(context, request)),
+    Delete: unary<'KeyValue/Delete'>(context, (request) => runDelete(context, request)),
     Pipeline: pipeline(context),
   }
 }
@@ -78,7 +80,7 @@ function pipeline(context: ServiceContext): handleBidiStreamingCall<PipelineRequ
       call.emit('error', refusal)
       return
     }
-    const session: PipelineSession = new PipelineSession(call, context.pool, context.onBug, () => context.sessions.delete(session))
+    const session: PipelineSession = new PipelineSession(call, context, context.onBug, () => context.sessions.delete(session))
     context.sessions.add(session)
   }
 }

@@ -20,18 +20,28 @@ export interface GetResponse {
   readonly found?: boolean
   readonly value?: WireValue
 }
+/** See RequestId in shardkv.proto: what makes a retried mutation safe. */
+export interface WireRequestId {
+  readonly client?: string
+  readonly seq?: number
+  readonly ackedBelow?: number
+}
+
 export interface PutRequest {
   readonly key?: string
   readonly value?: WireValue
+  readonly id?: WireRequestId
 }
 export type PutResponse = Record<string, never>
 export interface AppendRequest {
   readonly key?: string
   readonly value?: WireValue
+  readonly id?: WireRequestId
 }
 export type AppendResponse = Record<string, never>
 export interface DeleteRequest {
   readonly key?: string
+  readonly id?: WireRequestId
 }
 export interface DeleteResponse {
   readonly deleted?: boolean

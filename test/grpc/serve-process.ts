@@ -1,13 +1,15 @@
 /**
  * Shared by the gRPC tests: `shardkv serve` as a child process on a free
  * loopback port (the address parsed from its first stdout line), the CLI as
- * child processes, and a raw gRPC channel for sending what the library
- * client never would (malformed or hand-built messages).
+ * child processes, a raw gRPC channel for sending what the library client
+ * never would (malformed or hand-built messages), and a wait for operations
+ * to be in flight on the server.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js'
 import type { Test } from 'tap'
+import type { GrpcClient } from '../../src/grpc/client.js'
 
 export const BIN = fileURLToPath(new URL('../../../bin/shardkv.js', import.meta.url))
 /** Longest a server may take to start (threads spawn, the master elects). */
@@ -108,4 +110,23 @@ export function rawUnary(channel: Client, path: string, requestBytes: Buffer, me
       (error: ServiceError | null, response?: Buffer) => resolve({ error, response }),
     )
   })
+}
+
+/** Waits until the server's in-process clients hold `count` operations, so they are surely in flight. */
+export function untilOutstanding(kv: GrpcClient, count: number): Promise<void> {
+  return untilServerHolds(kv, (outstanding) => outstanding >= count, `${count} operations outstanding`)
+}
+
+/** Waits until the server's in-process clients hold no operation: every one sent has taken effect or failed. */
+export function untilIdle(kv: GrpcClient): Promise<void> {
+  return untilServerHolds(kv, (outstanding) => outstanding === 0, 'no operation outstanding')
+}
+
+async function untilServerHolds(kv: GrpcClient, wanted: (outstanding: number) => boolean, description: string): Promise<void> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const stats = (await kv.admin.stats()) as { clients?: { outstanding?: number } }
+    if (wanted(stats.clients?.outstanding ?? 0)) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error(`the server never had ${description}`)
 }

@@ -3,7 +3,7 @@ import { Metadata } from '@grpc/grpc-js'
 import { connectGrpc, type GrpcClient } from '../../src/grpc/client.js'
 import { pipelineMethod, unaryMethod } from '../../src/grpc/proto.js'
 import { ERROR_CODE_KEY, Status } from '../../src/grpc/status.js'
-import { rawChannel, rawUnary, startServer, type ServerProcess } from './serve-process.js'
+import { rawChannel, rawUnary, startServer, untilOutstanding, type ServerProcess } from './serve-process.js'
 
 async function client(t: Test, address: string, options: Parameters<typeof connectGrpc>[1] = {}): Promise<GrpcClient> {
   const connected = await connectGrpc(address, options)
@@ -162,14 +162,4 @@ t.test('SIGTERM lets in-flight calls finish, refuses new ones, then exits 0', as
 
 async function untilDraining(server: ServerProcess): Promise<void> {
   for (let attempt = 0; attempt < 1000 && !/draining/.test(server.stderr()); attempt++) await new Promise((resolve) => setTimeout(resolve, 10))
-}
-
-/** Waits until the server's in-process clients hold `count` operations, so they are surely in flight. */
-async function untilOutstanding(kv: GrpcClient, count: number): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    const stats = (await kv.admin.stats()) as { clients?: { outstanding?: number } }
-    if ((stats.clients?.outstanding ?? 0) >= count) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`the server never had ${count} operations outstanding`)
 }
