@@ -112,6 +112,8 @@ interface LeaderState<C> {
   readonly heardFrom: Set<string>
   /** Per other replica, the send time (leader's clock) of the latest heartbeat it acknowledged at `ballot`. */
   readonly leaseAcks: Map<string, number>
+  /** When the lease those acknowledgements give ends (see canReadLocally); kept up to date as they arrive, so a read costs one clock reading. */
+  leaseEndsAtMs: number
   /**
    * The last slot re-proposed on election: once it is applied, every write
    * acknowledged by an earlier leader is in our state (phase 1 found it).
@@ -237,10 +239,7 @@ export class MultiPaxos<C, S = unknown> {
     const leader = this.leaderState
     const lease = this.options.lease
     if (leader === undefined || lease === undefined || appliedIndex < leader.barrier) return false
-    const nowMs = lease.now()
-    const stamps = [nowMs, ...leader.leaseAcks.values()].sort((a, b) => b - a)
-    const quorumStamp = stamps[this.quorum - 1]
-    return quorumStamp !== undefined && nowMs < quorumStamp + lease.durationMs
+    return lease.now() < leader.leaseEndsAtMs
   }
 
   propose(command: C): ProposeResult {
@@ -409,6 +408,8 @@ export class MultiPaxos<C, S = unknown> {
       quorumCheckElapsedTicks: 0,
       heardFrom: new Set(),
       leaseAcks: new Map(),
+      // Alone, we are the whole majority: nobody else can be elected.
+      leaseEndsAtMs: this.quorum === 1 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY,
       barrier: lastSlot,
     }
     // Every slot above the commit index is re-proposed at our ballot: adopted values, and no-ops in the gaps.
@@ -566,8 +567,22 @@ export class MultiPaxos<C, S = unknown> {
     if (leader === undefined || !ballotsEqual(message.ballot, leader.ballot)) return
     leader.heardFrom.add(from)
     const { sentAtMs } = message
-    if (typeof sentAtMs === 'number' && sentAtMs > (leader.leaseAcks.get(from) ?? Number.NEGATIVE_INFINITY)) leader.leaseAcks.set(from, sentAtMs)
+    if (typeof sentAtMs === 'number' && sentAtMs > (leader.leaseAcks.get(from) ?? Number.NEGATIVE_INFINITY)) this.extendLease(leader, from, sentAtMs)
     if (message.commitIndex < this.commitIndexValue) this.sendCatchUp(from, message.commitIndex)
+  }
+
+  /**
+   * Records `from`'s acknowledgement of the heartbeat stamped `sentAtMs`. Our
+   * own stamp is always the newest (now), so the quorum-th newest of all is
+   * the (quorum - 1)-th newest of the others': the lease runs durationMs from it.
+   */
+  private extendLease(leader: LeaderState<C>, from: string, sentAtMs: number): void {
+    const lease = this.options.lease
+    if (lease === undefined) return
+    leader.leaseAcks.set(from, sentAtMs)
+    const stamps = [...leader.leaseAcks.values()].sort((a, b) => b - a)
+    const quorumStamp = stamps[this.quorum - 2]
+    if (quorumStamp !== undefined) leader.leaseEndsAtMs = quorumStamp + lease.durationMs
   }
 
   private onNack(message: NackMessage): void {
