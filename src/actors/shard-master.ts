@@ -1,9 +1,11 @@
 /**
  * The shard-master actor: one replica of the replicated configuration
  * service. ShardMasterState is the state machine; a Multi-Paxos log (hosted
- * by Replica) orders every op, Query included, so every replica applies the
- * same ops in the same order and a Query answered by the leader reads the
- * latest committed configuration (linearizable reads through the log).
+ * by Replica) orders every mutation, so every replica applies the same ops in
+ * the same order. A Query is answered by a leader holding a lease from its
+ * applied state at once, and otherwise goes through the log like the rest;
+ * either way it reads the latest committed configuration (linearizable; the
+ * argument is in MultiPaxos.canReadLocally).
  *
  * Request path:
  * - the leader proposes the op as a command carrying (op, replyTo, seq) and
@@ -161,7 +163,7 @@ export class ShardMasterActor implements Actor {
           this.state = ShardMasterState.restore(snapshot)
         },
       },
-      { peers: this.replicas, tickMs, paxos, onRoleChange: (role, ctx) => this.onRoleChange(role, ctx) },
+      { peers: this.replicas, tickMs, paxos, onRoleChange: (role, ctx) => this.onRoleChange(role, ctx), leaseReads: true },
     )
   }
 
@@ -207,6 +209,8 @@ export class ShardMasterActor implements Actor {
   }
 
   private serve(request: ClientRequest, nowMs: number): void {
+    // A Query changes nothing: a leader holding a lease answers it from its state (MultiPaxos.canReadLocally).
+    if (request.op.type === 'Query' && this.replica.canReadLocally()) return this.answer(request, { result: this.state.apply(request.op) })
     if (this.replica.isLeader) return this.propose(request, nowMs)
     const leader = this.knownOtherLeader()
     if (leader !== undefined) return this.answer(request, { leaderHint: leader })
