@@ -3,6 +3,11 @@
  * multiplexed as tagged requests over one stream, for throughput. Tags count
  * up from 1; responses settle their call by tag, in any order.
  *
+ * Batches (pipeline-batch.ts): requests made in the same turn are written
+ * as one batch message, on setImmediate or as soon as a batch is full (a
+ * lone request goes out as a plain message); responses are accepted plain
+ * or batched. The server must know batches (shardkv.proto field `batch`).
+ *
  * Bounds: at most MAX_PIPELINE_CALLS calls outstanding (more is
  * ERR_OVERLOADED); each call's deadline (deadlineMs) is checked by one
  * sweeper timer, not a timer per call, and a call past it fails with
@@ -19,6 +24,7 @@ import type { Value } from '../client/kv-client.js'
 import { ShardKVError } from '../errors.js'
 import { checkCall, decodeGetResponse, type CallOptions, type KeyValueStore } from './client-calls.js'
 import { isUnknownOutcome, type Mutation, type RequestIds } from './client-request-ids.js'
+import { OutgoingBatch, requestBytes, unbatch } from './pipeline-batch.js'
 import { errorOfPipelineError, errorOfServiceError, GrpcShardKVError, Status } from './status.js'
 import { toWireValue } from './values.js'
 import type { PipelineRequest, PipelineResponse, WireRequestId } from './wire.js'
@@ -39,14 +45,22 @@ export class GrpcPipeline implements KeyValueStore {
   private nextTag = 1
   private failure: ShardKVError | undefined
   private readonly sweeper: NodeJS.Timeout
+  private readonly queued: OutgoingBatch<PipelineRequest>
 
   /** @internal Use GrpcClient.pipeline(). */
   constructor(
     private readonly stream: ClientDuplexStream<PipelineRequest, PipelineResponse>,
     private readonly deadlineMs: number,
     private readonly ids: RequestIds,
+    batchBytes: number,
   ) {
-    stream.on('data', (response: PipelineResponse) => this.settle(response))
+    // After a failure the stream is gone: queued requests are dropped, their calls already failed.
+    this.queued = new OutgoingBatch(batchBytes, (message) => {
+      if (this.failure === undefined) this.stream.write(message)
+    })
+    stream.on('data', (message: PipelineResponse) => {
+      for (const response of unbatch(message)) this.settle(response)
+    })
     stream.on('error', (error: ServiceError) => this.failAll(errorOfServiceError(error)))
     stream.on('end', () => this.failAll(new GrpcShardKVError('ERR_CLOSED', Status.UNAVAILABLE, 'the server ended the pipeline stream (shutting down?)')))
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS)
@@ -98,7 +112,7 @@ export class GrpcPipeline implements KeyValueStore {
     return Date.now() + (options?.deadlineMs ?? this.deadlineMs)
   }
 
-  /** Writes one request; resolves (never rejects) with how it ended. */
+  /** Queues one request for the next batch; resolves (never rejects) with how it ended. */
   private send(request: Omit<PipelineRequest, 'tag'>, deadlineAtMs: number): Promise<CallOutcome> {
     if (this.failure !== undefined) return Promise.resolve({ error: this.failure, outcomeUnknown: false })
     if (this.pending.size >= MAX_PIPELINE_CALLS) {
@@ -107,8 +121,12 @@ export class GrpcPipeline implements KeyValueStore {
     const tag = this.nextTag++
     return new Promise<CallOutcome>((settle) => {
       this.pending.set(tag, { deadlineAtMs, settle })
-      this.stream.write({ tag, ...request })
+      this.enqueue({ tag, ...request })
     })
+  }
+
+  private enqueue(request: PipelineRequest): void {
+    this.queued.add(request, requestBytes(request))
   }
 
   private settle(response: PipelineResponse): void {

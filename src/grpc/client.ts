@@ -30,6 +30,7 @@ import { AUTHORIZATION_KEY, bearer } from './auth.js'
 import { checkCall, checkCallOptions, decodeGetResponse, MAX_DEADLINE_MS, type CallOptions, type KeyValueStore } from './client-calls.js'
 import { GrpcPipeline } from './client-pipeline.js'
 import { isUnknownOutcome, RequestIds, type Mutation } from './client-request-ids.js'
+import { batchBytesBound } from './pipeline-batch.js'
 import { pipelineMethod, unaryMethod } from './proto.js'
 import { errorOfServiceError, GrpcShardKVError, Status } from './status.js'
 import { toWireValue } from './values.js'
@@ -62,6 +63,7 @@ const INTEGER_OPTIONS = {
 interface Settings {
   readonly deadlineMs: number
   readonly authToken: string | undefined
+  readonly maxMessageBytes: number
 }
 
 /** Connects to a shardkv server and resolves once the connection is up (ERR_CLOSED if it cannot be reached in time). */
@@ -82,7 +84,7 @@ export async function connectGrpc(address: string, options: GrpcClientOptions = 
     channel.close()
     throw error
   }
-  return new GrpcClient(channel, { deadlineMs: limits.deadlineMs, authToken })
+  return new GrpcClient(channel, { deadlineMs: limits.deadlineMs, authToken, maxMessageBytes: limits.maxMessageBytes })
 }
 
 export class GrpcClient implements KeyValueStore {
@@ -128,7 +130,7 @@ export class GrpcClient implements KeyValueStore {
     this.assertOpen()
     const method = pipelineMethod()
     const stream = this.channel.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, this.metadata())
-    const pipeline = new GrpcPipeline(stream, this.settings.deadlineMs, this.ids)
+    const pipeline = new GrpcPipeline(stream, this.settings.deadlineMs, this.ids, batchBytesBound(this.settings.maxMessageBytes))
     this.pipelines.add(pipeline)
     return pipeline
   }

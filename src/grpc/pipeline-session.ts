@@ -5,20 +5,31 @@
  * come by either); a failed operation is an `error` response and the stream
  * goes on.
  *
+ * Batches (pipeline-batch.ts): a request message may carry a batch of up to
+ * MAX_BATCH_MESSAGES requests, each one counting toward the bound below as a
+ * plain request would; a larger batch fails the stream (INVALID_ARGUMENT).
+ * Once the client has sent a batch, the session coalesces its responses:
+ * those completed in one turn go out as one batch message, written on
+ * setImmediate or as soon as a batch is full; a lone response goes out as a
+ * plain message. A client that never sends a batch gets one plain message
+ * per response, as before batches existed.
+ *
  * Bounds: at most MAX_PIPELINE_OUTSTANDING operations of one stream run at
- * once, and the session stops reading (HTTP/2 flow control pushes back on
- * the client) while it is at that bound or while the response buffer is
- * full. Nothing is dropped.
+ * once (a batch read at the bound may overshoot it by less than one batch),
+ * and the session stops reading (HTTP/2 flow control pushes back on the
+ * client) while it is at that bound or while the response buffer is full.
+ * Nothing is dropped.
  *
  * Ending: when the client half-closes, the stream ends with OK once every
- * outstanding operation has answered. `drain()` (server shutdown) stops
+ * outstanding operation has answered and every queued response is written. `drain()` (server shutdown) stops
  * reading and does the same; requests the client sent but the server never
  * read get no response, and the client fails them when the stream ends.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js'
 import { ShardKVError } from '../errors.js'
 import { runAppend, runDelete, runGet, runPut, type KvBackend } from './operations.js'
-import { summarizeError } from './status.js'
+import { MAX_BATCH_MESSAGES, OutgoingBatch, responseBytes } from './pipeline-batch.js'
+import { statusObjectOf, summarizeError } from './status.js'
 import type { PipelineRequest, PipelineResponse } from './wire.js'
 
 export const MAX_PIPELINE_OUTSTANDING = 1024
@@ -31,14 +42,21 @@ export class PipelineSession {
   private draining = false
   private writeBlocked = false
   private ended = false
+  /** Set by the client's first batch: from then on responses are coalesced. */
+  private clientBatches = false
+  private readonly queued: OutgoingBatch<PipelineResponse>
 
   constructor(
     private readonly call: ServerDuplexStream<PipelineRequest, PipelineResponse>,
     private readonly backend: KvBackend,
     private readonly onBug: (error: unknown) => void,
     private readonly onEnd: () => void,
+    batchBytes: number,
   ) {
-    call.on('data', (request: PipelineRequest) => this.accept(request))
+    this.queued = new OutgoingBatch(batchBytes, (message) => {
+      if (!this.ended) this.write(message)
+    })
+    call.on('data', (message: PipelineRequest) => this.receive(message))
     call.on('end', () => {
       this.halfClosed = true
       this.endWhenIdle()
@@ -52,6 +70,21 @@ export class PipelineSession {
     this.draining = true
     this.call.pause()
     this.endWhenIdle()
+  }
+
+  private receive(message: PipelineRequest): void {
+    if (this.ended) return // a refused batch failed the stream; what follows it is not run
+    const batch = message.batch
+    if (batch === undefined || batch.length === 0) {
+      this.accept(message)
+      return
+    }
+    if (batch.length > MAX_BATCH_MESSAGES) {
+      this.fail(new ShardKVError('ERR_INVALID_OPTION', `a pipeline batch carries at most ${MAX_BATCH_MESSAGES} requests, got ${batch.length}`))
+      return
+    }
+    this.clientBatches = true
+    for (const request of batch) this.accept(request)
   }
 
   private accept(request: PipelineRequest): void {
@@ -90,7 +123,23 @@ export class PipelineSession {
   private respond(response: PipelineResponse): void {
     this.outstanding--
     if (this.ended) return
-    if (!this.call.write(response) && !this.writeBlocked) {
+    if (this.clientBatches) {
+      this.enqueue(response)
+    } else {
+      this.write(response)
+    }
+    this.resumeIfRoom()
+    this.endWhenIdle()
+  }
+
+  /** Queues a response for the next batch (see OutgoingBatch). */
+  private enqueue(response: PipelineResponse): void {
+    this.queued.add(response, responseBytes(response))
+  }
+
+  /** Writes one message; when the buffer is full, stops reading until it drains (the message itself is buffered, not lost). */
+  private write(message: PipelineResponse): void {
+    if (!this.call.write(message) && !this.writeBlocked) {
       this.writeBlocked = true
       this.call.pause()
       this.call.once('drain', () => {
@@ -98,8 +147,6 @@ export class PipelineSession {
         this.resumeIfRoom()
       })
     }
-    this.resumeIfRoom()
-    this.endWhenIdle()
   }
 
   private resumeIfRoom(): void {
@@ -109,9 +156,16 @@ export class PipelineSession {
 
   private endWhenIdle(): void {
     if ((this.halfClosed || this.draining) && this.outstanding === 0 && !this.ended) {
+      this.queued.flush()
       this.call.end()
       this.finish()
     }
+  }
+
+  /** A protocol error of the client: the stream fails; responses still queued or outstanding are not sent. */
+  private fail(error: ShardKVError): void {
+    this.call.emit('error', statusObjectOf(summarizeError(error, this.onBug)))
+    this.finish()
   }
 
   private finish(): void {

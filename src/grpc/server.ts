@@ -16,6 +16,7 @@ import { ShardKVError } from '../errors.js'
 import { formatHostPort, isLoopbackHost } from './address.js'
 import { TokenCheck } from './auth.js'
 import { KvPool } from './kv-pool.js'
+import { batchBytesBound } from './pipeline-batch.js'
 import type { PipelineSession } from './pipeline-session.js'
 import { shardKvProto } from './proto.js'
 import { RequestLedger } from './request-ledger.js'
@@ -64,7 +65,7 @@ export async function serveCluster(cluster: Cluster, options: GrpcServerOptions 
   const tokens = new TokenCheck(options.authToken)
   const pool = new KvPool(cluster)
   const sessions = new Set<PipelineSession>()
-  const context = { cluster, pool, ledger: new RequestLedger(), tokens, sessions, onBug: options.onBug ?? reportBug }
+  const context = { cluster, pool, ledger: new RequestLedger(), tokens, sessions, batchBytes: batchBytesBound(maxMessageBytes), onBug: options.onBug ?? reportBug }
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes })
   const proto = shardKvProto()
   server.addService(proto.keyValue, keyValueService(context))

@@ -24,6 +24,8 @@ export interface ServiceContext {
   readonly onBug: (error: unknown) => void
   /** Open Pipeline streams, so a shutdown can drain them. */
   readonly sessions: Set<PipelineSession>
+  /** Byte bound of a Pipeline response batch (pipeline-batch.ts), from the server's message limit. */
+  readonly batchBytes: number
 }
 
 type Handler<M extends keyof UnaryMethods> = (request: UnaryMethods[M][0]) => Promise<UnaryMethods[M][1]>
@@ -80,7 +82,7 @@ function pipeline(context: ServiceContext): handleBidiStreamingCall<PipelineRequ
       call.emit('error', refusal)
       return
     }
-    const session: PipelineSession = new PipelineSession(call, context, context.onBug, () => context.sessions.delete(session))
+    const session: PipelineSession = new PipelineSession(call, context, context.onBug, () => context.sessions.delete(session), context.batchBytes)
     context.sessions.add(session)
   }
 }

@@ -56,6 +56,8 @@ export interface PipelineRequest {
   readonly put?: PutRequest
   readonly append?: AppendRequest
   readonly delete?: DeleteRequest
+  /** Non-empty: this message carries these requests and nothing else. */
+  readonly batch?: readonly PipelineRequest[]
 }
 
 export interface WireError {
@@ -72,6 +74,8 @@ export interface PipelineResponse {
   readonly append?: AppendResponse
   readonly delete?: DeleteResponse
   readonly error?: WireError
+  /** Non-empty: this message carries these responses and nothing else. */
+  readonly batch?: readonly PipelineResponse[]
 }
 
 export interface JoinRequest {

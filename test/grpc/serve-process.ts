@@ -2,14 +2,16 @@
  * Shared by the gRPC tests: `shardkv serve` as a child process on a free
  * loopback port (the address parsed from its first stdout line), the CLI as
  * child processes, a raw gRPC channel for sending what the library client
- * never would (malformed or hand-built messages), and a wait for operations
- * to be in flight on the server.
+ * never would (malformed or hand-built messages), a hand-driven Pipeline
+ * stream, and a wait for operations to be in flight on the server.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js'
 import type { Test } from 'tap'
 import type { GrpcClient } from '../../src/grpc/client.js'
+import { pipelineMethod } from '../../src/grpc/proto.js'
+import type { PipelineRequest, PipelineResponse } from '../../src/grpc/wire.js'
 
 export const BIN = fileURLToPath(new URL('../../../bin/shardkv.js', import.meta.url))
 /** Longest a server may take to start (threads spawn, the master elects). */
@@ -110,6 +112,31 @@ export function rawUnary(channel: Client, path: string, requestBytes: Buffer, me
       (error: ServiceError | null, response?: Buffer) => resolve({ error, response }),
     )
   })
+}
+
+/** A Pipeline stream driven by hand: every message received is kept as it came, plain or batched. */
+export interface RawPipeline {
+  send(message: PipelineRequest): void
+  /** Half-closes and resolves with every message received and the stream's final status code. */
+  finish(): Promise<{ readonly messages: readonly PipelineResponse[]; readonly status: number }>
+}
+
+export function rawPipeline(channel: Client): RawPipeline {
+  const method = pipelineMethod()
+  const stream = channel.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, new Metadata(), { deadline: Date.now() + 30_000 })
+  const messages: PipelineResponse[] = []
+  stream.on('data', (message: PipelineResponse) => messages.push(message))
+  const status = new Promise<number>((resolve) => {
+    stream.on('status', (received: { code: number }) => resolve(received.code))
+    stream.on('error', () => undefined) // the status says how it ended
+  })
+  return {
+    send: (message) => stream.write(message),
+    finish: async () => {
+      stream.end()
+      return { messages, status: await status }
+    },
+  }
 }
 
 /** Waits until the server's in-process clients hold `count` operations, so they are surely in flight. */

@@ -3,7 +3,9 @@ import { Metadata } from '@grpc/grpc-js'
 import { connectGrpc, type GrpcClient } from '../../src/grpc/client.js'
 import { pipelineMethod, unaryMethod } from '../../src/grpc/proto.js'
 import { ERROR_CODE_KEY, Status } from '../../src/grpc/status.js'
-import { rawChannel, rawUnary, startServer, untilOutstanding, type ServerProcess } from './serve-process.js'
+import { MAX_BATCH_MESSAGES, unbatch } from '../../src/grpc/pipeline-batch.js'
+import type { PipelineRequest, PipelineResponse } from '../../src/grpc/wire.js'
+import { rawChannel, rawPipeline, rawUnary, startServer, untilOutstanding, type ServerProcess } from './serve-process.js'
 
 async function client(t: Test, address: string, options: Parameters<typeof connectGrpc>[1] = {}): Promise<GrpcClient> {
   const connected = await connectGrpc(address, options)
@@ -52,6 +54,52 @@ t.test('a served cluster, through the library client', async (t) => {
     t.equal(values.filter((value, index) => (index % 2 === 0 ? value === `v${index}` : value instanceof Uint8Array && value[0] === index % 256)).length, 500)
     t.equal(await pipeline.delete('p-0'), true)
     t.equal(pipeline.outstanding, 0)
+  })
+
+  t.test('a batched request message gets every answer by its tag, in batched responses', async (t) => {
+    const stream = rawPipeline(rawChannel(t, server.address))
+    const puts = Array.from({ length: 100 }, (_, index): PipelineRequest => ({ tag: index + 1, put: { key: `b-${index}`, value: { data: Buffer.from(`v${index}`), text: true } } }))
+    stream.send({ batch: puts })
+    stream.send({ batch: [{ tag: 101, get: { key: 'b-7' } }, { tag: 102, get: { key: '' } }] })
+    const { messages, status } = await stream.finish()
+    t.equal(status, Status.OK)
+    const byTag = answersByTag(t, messages)
+    t.same([...byTag.keys()].sort((a, b) => a - b), Array.from({ length: 102 }, (_, index) => index + 1), 'each tag answered exactly once')
+    t.equal(byTag.get(1)?.result, 'put')
+    t.equal(byTag.get(101)?.get?.value?.data?.toString(), 'v7', 'requests of a later message see the writes of an earlier one')
+    t.equal(byTag.get(102)?.error?.code, 'ERR_INVALID_KEY', 'a failed request in a batch fails alone')
+    t.ok(messages.some((message) => (message.batch?.length ?? 0) > 1), 'responses are coalesced')
+  })
+
+  t.test('plain and batched request messages mix on one stream', async (t) => {
+    const stream = rawPipeline(rawChannel(t, server.address))
+    stream.send({ tag: 1, put: { key: 'mixed', value: { data: Buffer.from('one'), text: true } } })
+    stream.send({ batch: [{ tag: 2, get: { key: 'nobody' } }, { tag: 3, delete: { key: 'nobody' } }] })
+    stream.send({ tag: 4, get: { key: 'nobody' } })
+    stream.send({ batch: [{ tag: 5, append: { key: 'nobody', value: { data: Buffer.from('x'), text: true } } }] })
+    const { messages, status } = await stream.finish()
+    t.equal(status, Status.OK)
+    const byTag = answersByTag(t, messages)
+    t.same([...byTag.keys()].sort((a, b) => a - b), [1, 2, 3, 4, 5])
+    t.same([1, 2, 3, 4, 5].map((tag) => byTag.get(tag)?.result), ['put', 'get', 'delete', 'get', 'append'])
+  })
+
+  t.test('a client that sends only plain requests gets only plain responses', async (t) => {
+    const stream = rawPipeline(rawChannel(t, server.address))
+    for (let tag = 1; tag <= 50; tag++) stream.send({ tag, get: { key: `b-${tag}` } })
+    const { messages, status } = await stream.finish()
+    t.equal(status, Status.OK)
+    t.equal(messages.length, 50)
+    t.ok(messages.every((message) => message.batch === undefined || message.batch.length === 0))
+    t.equal(answersByTag(t, messages).size, 50)
+  })
+
+  t.test('a batch over the bound fails its stream (INVALID_ARGUMENT) and nothing else', async (t) => {
+    const stream = rawPipeline(rawChannel(t, server.address))
+    stream.send({ batch: Array.from({ length: MAX_BATCH_MESSAGES + 1 }, (_, index) => ({ tag: index + 1, get: { key: 'k' } })) })
+    const { status } = await stream.finish()
+    t.equal(status, Status.INVALID_ARGUMENT)
+    t.equal(await kv.get('mixed'), 'one')
   })
 
   t.test('shardkv errors map to gRPC statuses, in unary calls and in the pipeline', async (t) => {
@@ -159,6 +207,17 @@ t.test('SIGTERM lets in-flight calls finish, refuses new ones, then exits 0', as
   t.equal(await exited, 0)
   t.match(server.stderr(), /drained; cluster closed/)
 })
+
+/** The responses of a stream by tag, failing the test on a tag answered twice. */
+function answersByTag(t: Test, messages: readonly PipelineResponse[]): Map<number, PipelineResponse> {
+  const byTag = new Map<number, PipelineResponse>()
+  for (const response of messages.flatMap((message) => unbatch(message))) {
+    const tag = response.tag ?? 0
+    if (byTag.has(tag)) t.fail(`tag ${tag} answered twice`)
+    byTag.set(tag, response)
+  }
+  return byTag
+}
 
 async function untilDraining(server: ServerProcess): Promise<void> {
   for (let attempt = 0; attempt < 1000 && !/draining/.test(server.stderr()); attempt++) await new Promise((resolve) => setTimeout(resolve, 10))
