@@ -71,6 +71,8 @@ export const FIRST_ATTEMPT_MS = 250
 export const MAX_ATTEMPT_MS = 2000
 const FIRST_BACKOFF_MS = 2
 const MAX_BACKOFF_MS = 100
+/** An attempt whose send the endpoint refused (not wired, or its outbox full): back off, same member. */
+const SEND_REFUSED = null
 /** How long an attempt waits for the endpoint to be wired to a member before refreshing the configuration. */
 const PEER_WAIT_MS = 100
 
@@ -231,8 +233,10 @@ export class KvClient {
       if (leftMs <= 0) throw this.timeout(operation)
       const route = this.wiredRoute(operation) ?? (await this.routeTo(operation))
       const reply = route === undefined ? undefined : await this.attempt(route, operation, Math.min(attemptMs, leftMs))
-      if (reply === undefined) {
+      if (reply === undefined || reply === SEND_REFUSED) {
         if (route !== undefined) attemptMs = Math.min(2 * attemptMs, MAX_ATTEMPT_MS)
+        // Unanswered: that member may be down or no longer lead; the next attempt asks another.
+        if (route !== undefined && reply === undefined) this.config.changeMember(route.gid)
         backoffMs = await this.backOff(operation, backoffMs)
         continue
       }
@@ -265,8 +269,12 @@ export class KvClient {
     }
   }
 
-  /** One send and wait; undefined when unanswered (timed out, or the send was refused). */
-  private async attempt(route: Route, operation: Operation, timeoutMs: number): Promise<KvReply | undefined> {
+  /**
+   * One send and wait: the reply, undefined when unanswered in time, or
+   * SEND_REFUSED when the endpoint refused the send. Not async: the common
+   * path hands back the channel's own promise, one promise less per operation.
+   */
+  private attempt(route: Route, operation: Operation, timeoutMs: number): Promise<KvReply | undefined | typeof SEND_REFUSED> {
     const request: KvRequest = {
       type: 'kv',
       op: operation.op,
@@ -278,12 +286,10 @@ export class KvClient {
       configNum: this.config.num,
     }
     try {
-      const reply = await this.rpc.call(route.member, request, 'kvr', timeoutMs)
-      if (reply === undefined) this.config.changeMember(route.gid)
-      return reply
+      return this.rpc.call(route.member, request, 'kvr', timeoutMs)
     } catch (error) {
-      if (isSendFailure(error)) return undefined
-      throw error
+      if (isSendFailure(error)) return Promise.resolve(SEND_REFUSED)
+      return Promise.reject(error)
     }
   }
 
