@@ -38,10 +38,6 @@ export class OutgoingBatch<M extends { readonly batch?: readonly M[] }> {
     private readonly write: (message: M) => void,
   ) {}
 
-  get size(): number {
-    return this.messages.length
-  }
-
   /** Queues `message` (of about `bytes`), writing what is queued first when it would not fit beside it. */
   add(message: M, bytes: number): void {
     if (this.isFullFor(bytes)) this.flush()

@@ -291,11 +291,21 @@ t.test('options are validated with errors that name the option', async (t) => {
   t.throws(() => new MultiPaxos({ ...base, maxLogSlots: 8 }), { code: 'ERR_INVALID_OPTION', message: /maxLogSlots/ })
 })
 
-t.test('leases: the leader reads alone while a majority has acknowledged a recent heartbeat, and not once it is older than the lease', async (t) => {
+/** Three cores with 80 ms leases on a clock the test moves. */
+function leasedNet(): { clock: { ms: number }; net: CoreNet } {
   const clock = { ms: 0 }
-  const net = new CoreNet(THREE, { ...SMALL_CORE_OPTIONS, lease: { now: () => clock.ms, durationMs: 80 } })
+  return { clock, net: new CoreNet(THREE, { ...SMALL_CORE_OPTIONS, lease: { now: () => clock.ms, durationMs: 80 } }) }
+}
+
+/** Ticks every replica until one leads (replicas with leases promise nothing for their first election timeout); returns it. */
+function electAny(net: CoreNet): string {
   for (let round = 0; round < 100 && THREE.every((id) => net.core(id).role !== 'leader'); round++) net.tickAll(1)
-  const leader = THREE.find((id) => net.core(id).role === 'leader')!
+  return THREE.find((id) => net.core(id).role === 'leader')!
+}
+
+t.test('leases: the leader reads alone while a majority has acknowledged a recent heartbeat, and not once it is older than the lease', async (t) => {
+  const { clock, net } = leasedNet()
+  const leader = electAny(net)
   t.ok(leader !== undefined, 'a leader was elected')
   const core = net.core(leader)
   net.propose(leader, 'x')
@@ -322,10 +332,8 @@ t.test('leases: the leader reads alone while a majority has acknowledged a recen
 })
 
 t.test('leases: a new leader reads alone only once the slots of its election are applied', async (t) => {
-  const clock = { ms: 0 }
-  const net = new CoreNet(THREE, { ...SMALL_CORE_OPTIONS, lease: { now: () => clock.ms, durationMs: 80 } })
-  for (let round = 0; round < 100 && THREE.every((id) => net.core(id).role !== 'leader'); round++) net.tickAll(1)
-  const old = THREE.find((id) => net.core(id).role === 'leader')!
+  const { clock, net } = leasedNet()
+  const old = electAny(net)
   // Accepted by one follower but not committed: the next leader re-proposes it, and its barrier covers it.
   const follower = THREE.find((id) => id !== old)!
   net.propose(old, 'y')
@@ -345,8 +353,7 @@ t.test('leases: a new leader reads alone only once the slots of its election are
 })
 
 t.test('leases: a restarted replica promises nothing for a minimum election timeout (it forgot when it heard the leader)', async (t) => {
-  const clock = { ms: 0 }
-  const net = new CoreNet(THREE, { ...SMALL_CORE_OPTIONS, lease: { now: () => clock.ms, durationMs: 80 } })
+  const { net } = leasedNet()
   const restarted = net.start('c')
   const prepare: PaxosMessage<Command, AppSnapshot> = { type: 'paxos.prepare', ballot: ballot(50, 'b'), commitIndex: 0, snapshotIndex: 0 }
   restarted.step('b', prepare)
