@@ -75,14 +75,14 @@ export interface HeartbeatMessage {
 }
 
 /**
- * A follower's answer to a heartbeat: how far it has committed, so the leader
- * can send what it lacks; `sentAtMs` echoes the heartbeat's: from then on,
- * for a while, this follower refuses other candidates (the leader's lease).
+ * A follower's answer to a heartbeat: it follows `ballot`. `sentAtMs` echoes
+ * the heartbeat's: from then on, for a while, this follower refuses other
+ * candidates (the leader's lease). A follower that lacks slots the leader has
+ * committed asks for them itself (catch-up-request).
  */
 export interface HeartbeatReplyMessage {
   readonly type: 'paxos.heartbeat-reply'
   readonly ballot: Ballot
-  readonly commitIndex: number
   readonly sentAtMs?: number
 }
 

@@ -25,10 +25,10 @@
  *   rides on accepts and heartbeats. A follower commits a slot when the
  *   entry it holds there was accepted at the leader's current ballot (so it
  *   is the leader's value); anything else it gets by catch-up.
- * - Catch-up. Followers report their commit index in heartbeat replies; the
- *   leader sends chosen values in chunks, or its snapshot when the slots
- *   needed are truncated. Chosen values need no ballot: any replica may send
- *   them.
+ * - Catch-up. A follower whose log cannot take it to the commit index a
+ *   heartbeat carries asks for the chosen values (catch-up-request); it gets
+ *   them in chunks, or the snapshot when the slots it needs are truncated.
+ *   Chosen values need no ballot: any replica may send them, to anyone.
  *
  * Stability. An acceptor that heard the leader within the minimum election
  * timeout ignores prepares from other replicas, so a replica rejoining after
@@ -552,11 +552,14 @@ export class MultiPaxos<C, S = unknown> {
     if (compareBallots(message.ballot, this.promised) < 0) return this.nack(from, message.ballot)
     this.followLeader(message.ballot)
     this.learnCommit(message.ballot, message.commitIndex)
+    // Our log cannot take us to the leader's commit index (a slot missed, or held at an older ballot): ask for the
+    // chosen values. Only then: under load a follower's commit index always trails the leader's a little, and a
+    // leader that answered every such reply with a catch-up would resend, on every heartbeat, slots we already hold.
+    if (this.commitIndexValue < message.commitIndex) this.send(from, { type: 'paxos.catch-up-request', commitIndex: this.commitIndexValue })
     const { sentAtMs } = message
     const reply: HeartbeatReplyMessage = {
       type: 'paxos.heartbeat-reply',
       ballot: message.ballot,
-      commitIndex: this.commitIndexValue,
       ...(typeof sentAtMs === 'number' && Number.isFinite(sentAtMs) ? { sentAtMs } : {}),
     }
     this.send(from, reply)
@@ -568,7 +571,6 @@ export class MultiPaxos<C, S = unknown> {
     leader.heardFrom.add(from)
     const { sentAtMs } = message
     if (typeof sentAtMs === 'number' && sentAtMs > (leader.leaseAcks.get(from) ?? Number.NEGATIVE_INFINITY)) this.extendLease(leader, from, sentAtMs)
-    if (message.commitIndex < this.commitIndexValue) this.sendCatchUp(from, message.commitIndex)
   }
 
   /**

@@ -3,7 +3,7 @@ import { codec } from '../../src/runtime/codec.js'
 import { ZERO_BALLOT, compareBallots, nextBallot, type Ballot } from '../../src/paxos/ballot.js'
 import type { PaxosMessage } from '../../src/paxos/messages.js'
 import { MultiPaxos } from '../../src/paxos/multi-paxos.js'
-import { CoreNet, SMALL_CORE_OPTIONS, type AppSnapshot, type Command } from './support/core-net.js'
+import { CoreNet, SMALL_CORE_OPTIONS, type AppSnapshot, type Command, type InFlight } from './support/core-net.js'
 
 const THREE = ['a', 'b', 'c']
 const FIVE = ['a', 'b', 'c', 'd', 'e']
@@ -198,6 +198,32 @@ t.test('a lagging replica catches up by chunks of committed slots', async (t) =>
   t.equal(net.applied.get('c')!.length, 10)
 })
 
+t.test('a follower whose log holds the committed slots is not sent them again', async (t) => {
+  const net = new CoreNet(THREE)
+  net.autoSnapshot = true
+  net.elect('a')
+  const sent: string[] = []
+  const observe = (inFlight: InFlight): boolean => {
+    sent.push(inFlight.message.type)
+    return true
+  }
+  for (let round = 0; round < 20; round++) {
+    net.tick('a')
+    // Heartbeats overtaken by a commit: every reply reports a commit index below the leader's.
+    const heartbeats = net.takeQueued()
+    net.propose('a', `w${round}`)
+    net.deliverAll(observe)
+    net.queue.push(...heartbeats)
+    net.deliverAll(observe)
+  }
+  t.ok(sent.filter((type) => type === 'paxos.heartbeat-reply').length >= 10, 'heartbeats were answered')
+  t.equal(sent.filter((type) => type === 'paxos.catch-up' || type === 'paxos.catch-up-request').length, 0, 'no catch-up')
+  net.tickAll(3)
+  t.same(net.applied.get('b'), net.applied.get('a'))
+  t.same(net.applied.get('c'), net.applied.get('a'))
+  t.equal(net.applied.get('a')!.length, 20)
+})
+
 t.test('a replica behind the leader’s snapshot catches up by snapshot transfer, then by slots', async (t) => {
   const net = new CoreNet(THREE)
   net.autoSnapshot = true
@@ -270,7 +296,7 @@ t.test('every message type round-trips through the codec', async (t) => {
     { type: 'paxos.accepted', ballot: b, firstSlot: 5, count: 2 },
     { type: 'paxos.nack', ballot: b, promised: ballot(4, 'c') },
     { type: 'paxos.heartbeat', ballot: b, commitIndex: 6 },
-    { type: 'paxos.heartbeat-reply', ballot: b, commitIndex: 2 },
+    { type: 'paxos.heartbeat-reply', ballot: b, sentAtMs: 12.5 },
     { type: 'paxos.catch-up-request', commitIndex: 2 },
     { type: 'paxos.catch-up', firstSlot: 3, entries: [{ ballot: b, commands: ['z'] }] },
     { type: 'paxos.snapshot', index: 9, snapshot: { applied: ['a', 'b'] } },
