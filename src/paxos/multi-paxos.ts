@@ -106,6 +106,8 @@ interface LeaderState<C> {
   readonly acks: Map<number, Set<string>>
   /** Per other replica, the highest slot sent to it; retransmission lowers it. */
   readonly sentThrough: Map<string, number>
+  /** Per other replica, the first slot it had not acknowledged at the last heartbeat (see retransmitFrom). */
+  readonly unackedAtHeartbeat: Map<string, number>
   heartbeatElapsedTicks: number
   quorumCheckElapsedTicks: number
   /** Replicas heard since the last quorum check. */
@@ -404,6 +406,7 @@ export class MultiPaxos<C, S = unknown> {
       nextSlot: lastSlot + 1,
       acks: new Map(),
       sentThrough: new Map(this.others.map((peer) => [peer, this.commitIndexValue])),
+      unackedAtHeartbeat: new Map(),
       heartbeatElapsedTicks: 0,
       quorumCheckElapsedTicks: 0,
       heardFrom: new Set(),
@@ -538,14 +541,21 @@ export class MultiPaxos<C, S = unknown> {
     }
   }
 
-  /** Resends, from the first uncommitted slot `peer` has not acknowledged: accepts and acks may have been lost. */
+  /**
+   * Resends, from the first uncommitted slot `peer` has not acknowledged, when
+   * that slot was already unacknowledged at the previous heartbeat: its accept
+   * or the ack may have been lost. A slot sent since then is most likely still
+   * on its way (pipelining keeps several in flight), and resending it at
+   * every heartbeat would double the accept traffic of a loaded leader.
+   */
   private retransmitFrom(leader: LeaderState<C>, peer: string): void {
     for (let slot = this.commitIndexValue + 1; slot < leader.nextSlot; slot++) {
-      if (leader.acks.get(slot)?.has(peer) === false) {
-        leader.sentThrough.set(peer, slot - 1)
-        return
-      }
+      if (leader.acks.get(slot)?.has(peer) !== false) continue
+      if (leader.unackedAtHeartbeat.get(peer) === slot) leader.sentThrough.set(peer, slot - 1)
+      else leader.unackedAtHeartbeat.set(peer, slot)
+      return
     }
+    leader.unackedAtHeartbeat.delete(peer)
   }
 
   private onHeartbeat(from: string, message: HeartbeatMessage): void {

@@ -224,6 +224,33 @@ t.test('a follower whose log holds the committed slots is not sent them again', 
   t.equal(net.applied.get('a')!.length, 20)
 })
 
+t.test('an accept still unacknowledged at the next heartbeat is resent; one sent since is not', async (t) => {
+  const net = new CoreNet(THREE)
+  net.elect('a')
+  net.isolated.add('b')
+  net.propose('a', 'x')
+  net.takeQueued() // the accepts are lost
+  /** Ticks the leader to its next heartbeat; returns how many accepts went to c with it. */
+  const acceptsToCAtNextHeartbeat = (): number => {
+    for (let tick = 0; tick < 10; tick++) {
+      net.tick('a')
+      const sent = net.queue.filter((inFlight) => inFlight.to === 'c')
+      if (sent.some((inFlight) => inFlight.message.type === 'paxos.heartbeat')) {
+        const accepts = sent.filter((inFlight) => inFlight.message.type === 'paxos.accept').length
+        net.deliverAll()
+        return accepts
+      }
+    }
+    throw new Error('no heartbeat within 10 ticks')
+  }
+  t.equal(acceptsToCAtNextHeartbeat(), 0, 'not at the first heartbeat after the send')
+  t.same(net.applied.get('a'), [], 'so nothing commits yet')
+  t.equal(acceptsToCAtNextHeartbeat(), 1, 'resent at the second')
+  t.same(net.applied.get('a'), ['x'])
+  acceptsToCAtNextHeartbeat()
+  t.same(net.applied.get('c'), ['x'], 'c learns the commit from the heartbeat after')
+})
+
 t.test('a replica behind the leader’s snapshot catches up by snapshot transfer, then by slots', async (t) => {
   const net = new CoreNet(THREE)
   net.autoSnapshot = true
