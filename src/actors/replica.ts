@@ -10,8 +10,9 @@
  *    what it promised and accepted, see AcceptorState);
  * 3. send the messages;
  * 4. apply committed commands, in order;
- * 5. snapshot the machine when the core says one is due, storing it before
- *    the core truncates the log it covers.
+ * 5. snapshot the machine when the core says one is due and the log has
+ *    outgrown the last snapshot, storing it before the core truncates the
+ *    log it covers.
  *
  * Amnesia is handled by stable storage that outlives the worker (the
  * ActorSystem owns it), not by VR-style recovery.
@@ -83,6 +84,9 @@ export class Replica<C, S> {
   private lastRole: Role = 'follower'
   /** What stable storage holds per slot, by identity of the core's entry objects (see persist). */
   private readonly persistedSlots = new Map<number, AcceptedEntry<C>>()
+  /** Encoded size of the last stored snapshot, and of the slots persisted since it (see snapshotWorthwhile). */
+  private snapshotBytes = 0
+  private loggedBytes = 0
 
   constructor(
     private readonly machine: ReplicatedMachine<C, S>,
@@ -106,6 +110,7 @@ export class Replica<C, S> {
     const acceptor = this.loadAcceptor(ctx)
     const snapshotBytes = ctx.storage.get(SNAPSHOT_KEY)
     const snapshot = snapshotBytes === undefined ? undefined : (codec.decodeValue(snapshotBytes) as Snapshot<S>)
+    this.snapshotBytes = snapshotBytes?.length ?? 0
     if (snapshot !== undefined) {
       this.machine.restore(snapshot.snapshot)
       this.appliedIndex = snapshot.index
@@ -160,7 +165,7 @@ export class Replica<C, S> {
 
   private carryOut(ready: Ready<C, S>, ctx: ActorContext): void {
     if (ready.snapshotToInstall !== undefined) {
-      ctx.storage.set(SNAPSHOT_KEY, codec.encodeValue(ready.snapshotToInstall))
+      this.storeSnapshot(ready.snapshotToInstall, ctx)
       this.machine.restore(ready.snapshotToInstall.snapshot)
       this.appliedIndex = ready.snapshotToInstall.index
     }
@@ -173,12 +178,31 @@ export class Replica<C, S> {
       this.appliedIndex = slot.index
     }
     const core = this.started()
-    if (core.snapshotDue) {
+    if (core.snapshotDue && this.snapshotWorthwhile(core)) {
       const snapshot: Snapshot<S> = { index: this.appliedIndex, snapshot: this.machine.snapshot() }
       // Stored before the core drops the slots it covers (and before the next acceptor state says so).
-      ctx.storage.set(SNAPSHOT_KEY, codec.encodeValue(snapshot))
+      this.storeSnapshot(snapshot, ctx)
       core.advanceSnapshot(snapshot.index, snapshot.snapshot)
     }
+  }
+
+  /**
+   * A snapshot costs as much as the whole state, however little changed, so
+   * it waits until the log it replaces has grown as big as the last one:
+   * then snapshots cost at most one encoded byte per byte logged, whether
+   * the state is tiny or holds millions of keys. Half the log's slot bound
+   * forces one anyway, so the log never fills while the state is large and
+   * the writes are small.
+   */
+  private snapshotWorthwhile(core: MultiPaxos<C, S>): boolean {
+    return this.loggedBytes >= this.snapshotBytes || 2 * core.logSize >= core.maxLogSlots
+  }
+
+  private storeSnapshot(snapshot: Snapshot<S>, ctx: ActorContext): void {
+    const bytes = codec.encodeValue(snapshot)
+    ctx.storage.set(SNAPSHOT_KEY, bytes)
+    this.snapshotBytes = bytes.length
+    this.loggedBytes = 0
   }
 
   /**
@@ -197,8 +221,10 @@ export class Replica<C, S> {
     for (const [slot, entry] of state.accepted) {
       live.add(slot)
       if (this.persistedSlots.get(slot) === entry) continue
-      ctx.storage.set(SLOT_PREFIX + slot, codec.encodeValue(entry))
+      const bytes = codec.encodeValue(entry)
+      ctx.storage.set(SLOT_PREFIX + slot, bytes)
       this.persistedSlots.set(slot, entry)
+      this.loggedBytes += bytes.length
     }
     const header: PersistedHeader = { promised: state.promised, snapshotIndex: state.snapshotIndex }
     ctx.storage.set(ACCEPTOR_KEY, codec.encodeValue(header))
@@ -225,6 +251,7 @@ export class Replica<C, S> {
       const entry = codec.decodeValue(bytes) as AcceptedEntry<C>
       accepted.push([slot, entry])
       this.persistedSlots.set(slot, entry)
+      this.loggedBytes += bytes.length
     }
     accepted.sort((a, b) => a[0] - b[0])
     return { promised: header.promised, snapshotIndex: header.snapshotIndex, accepted }

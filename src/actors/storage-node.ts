@@ -31,8 +31,9 @@
  * Recovery: the Replica keeps acceptor state and snapshots in stable storage
  * that outlives the worker. A restarted node restores its last snapshot,
  * comes back as a follower (it serves nothing until elected) and catches up
- * from the leader. Snapshots are StorageState.snapshot(), taken every
- * `snapshotEvery` slots, so the log stays bounded.
+ * from the leader. Snapshots are StorageState.snapshot(), taken once the
+ * log has outgrown the last one (and at least `snapshotEvery` slots apart),
+ * so the log stays bounded.
  *
  * Polling: one master query in flight at a time, sent on a timer every
  * `pollIntervalMs` while there is something to ask for, and at once after a
@@ -68,9 +69,9 @@ export const DEFAULT_PUSH_RETRY_MS = 200
 /** One Paxos tick: elections after 10..20 ticks of silence (100..200 ms), heartbeats every 2. */
 export const DEFAULT_TICK_MS = 10
 /**
- * Slots between snapshots. A snapshot encodes and stores the whole group's
- * data, while accepted slots are persisted one key each (see Replica), so
- * snapshots can be rare: the log stays well inside the core's maxLogSlots.
+ * Fewest slots between snapshots. A snapshot encodes and stores the whole
+ * group's data, so the Replica also waits until the log has outgrown the
+ * last snapshot; accepted slots are persisted one key each.
  */
 export const DEFAULT_SNAPSHOT_EVERY = 128
 /** Proposals this node remembers answering; past it the oldest is forgotten (its asker retries). */

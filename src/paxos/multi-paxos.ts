@@ -206,12 +206,16 @@ export class MultiPaxos<C, S = unknown> {
     return this.log.size
   }
 
+  get maxLogSlots(): number {
+    return this.options.maxLogSlots
+  }
+
   /** Outgoing messages dropped because the outbox was full (the host did not call ready() often enough). */
   get droppedMessages(): number {
     return this.droppedMessagesCount
   }
 
-  /** True once the app has applied snapshotEvery slots above its last snapshot: time to call advanceSnapshot. */
+  /** True once the app has applied snapshotEvery slots above its last snapshot: it may call advanceSnapshot (and must before the log fills). */
   get snapshotDue(): boolean {
     return this.emittedIndex - this.log.snapshotIndex >= this.options.snapshotEvery
   }
