@@ -466,22 +466,35 @@ export class MultiPaxos<C, S = unknown> {
       this.persistDirty = true
     }
     this.advanceLeaderCommit(leader)
-    for (const peer of this.others) this.sendAccepts(leader, peer)
+    let previous: AcceptMessage<C> | undefined
+    for (const peer of this.others) previous = this.sendAccepts(leader, peer, previous)
   }
 
   private canOpenSlot(leader: LeaderState<C>): boolean {
     return leader.nextSlot - 1 - this.commitIndexValue < this.options.maxInflightSlots && this.log.hasRoom(leader.nextSlot)
   }
 
-  /** At most one accept per peer per call, of at most maxSlotsPerMessage uncommitted slots it was not yet sent. */
-  private sendAccepts(leader: LeaderState<C>, peer: string): void {
+  /**
+   * At most one accept per peer per call, of at most maxSlotsPerMessage
+   * uncommitted slots it was not yet sent; returns it. When it would equal
+   * `previous` (what the peer before got), it is that very object, which the
+   * transport then encodes once for both.
+   */
+  private sendAccepts(leader: LeaderState<C>, peer: string, previous?: AcceptMessage<C>): AcceptMessage<C> | undefined {
     const firstSlot = Math.max(leader.sentThrough.get(peer) ?? 0, this.commitIndexValue) + 1
     const lastSlot = Math.min(leader.nextSlot - 1, firstSlot + this.options.maxSlotsPerMessage - 1)
-    if (firstSlot > lastSlot) return
+    if (firstSlot > lastSlot) return undefined
+    leader.sentThrough.set(peer, lastSlot)
+    const same = previous !== undefined && previous.firstSlot === firstSlot && previous.values.length === lastSlot - firstSlot + 1 && previous.commitIndex === this.commitIndexValue
+    if (same) {
+      this.send(peer, previous)
+      return previous
+    }
     const values: (readonly C[])[] = []
     for (let slot = firstSlot; slot <= lastSlot; slot++) values.push(this.log.get(slot)!.commands)
-    leader.sentThrough.set(peer, lastSlot)
-    this.send(peer, { type: 'paxos.accept', ballot: leader.ballot, firstSlot, values, commitIndex: this.commitIndexValue })
+    const accept: AcceptMessage<C> = { type: 'paxos.accept', ballot: leader.ballot, firstSlot, values, commitIndex: this.commitIndexValue }
+    this.send(peer, accept)
+    return accept
   }
 
   private onAccept(from: string, message: AcceptMessage<C>): void {

@@ -31,7 +31,11 @@ export interface ActorContext<M extends Message = Message> {
   readonly self: string
   /** Id of the sender of the message being received; `self` for timer messages. */
   readonly sender: string
-  /** Sends `message` to actor or endpoint `to`; delivery is not guaranteed (faults, crashes). */
+  /**
+   * Sends `message` to actor or endpoint `to`; delivery is not guaranteed
+   * (faults, crashes). A message must not change once sent: the same object
+   * sent again at once may go out with the encoding of its first send.
+   */
   send<T extends Message>(to: string, message: T): void
   /** Delivers `message` to this actor after `delayMs` (virtual time in the simulator). */
   setTimer(delayMs: number, message: M): TimerId

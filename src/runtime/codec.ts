@@ -79,6 +79,8 @@ export class Codec {
   private readonly reader = new Reader()
   // A getter run during an encode could encode again; it then gets a writer of its own.
   private writing = false
+  /** Counts uses of the scratch writer: a borrowed encoding is intact while this has not moved. */
+  private scratchUses = 0
 
   /**
    * Registers a binary layout for a hot message type. Registering an equal
@@ -116,8 +118,8 @@ export class Codec {
 
   /**
    * Like `encode`, without the copy: a view into the codec's scratch buffer,
-   * valid only until the next encode on this codec. For a caller that copies
-   * the frame straight into a ring and never keeps it.
+   * valid only until the next encode on this codec (while `scratchVersion`
+   * stays the same). For a caller that copies the frame straight into a ring.
    */
   encodeBorrowed(message: Message): Uint8Array {
     const w = this.acquireWriter()
@@ -167,9 +169,15 @@ export class Codec {
     }
   }
 
+  /** Moves whenever the scratch buffer is written: a view `encodeBorrowed` returned is intact while this stays the same. */
+  get scratchVersion(): number {
+    return this.scratchUses
+  }
+
   private acquireWriter(): Writer {
     if (this.writing) return new Writer()
     this.writing = true
+    this.scratchUses++
     return this.writer
   }
 

@@ -82,6 +82,10 @@ export class Transport {
   private readonly toSelf: Message[] = []
   /** Reused between receives: message, sender, message, sender, ... */
   private readonly batch: (Message | string)[] = []
+  /** The last message encoded, its bytes (a view into the codec's scratch) and the scratch's version then (see encode). */
+  private lastEncoded: Message | undefined
+  private lastBytes: Uint8Array = new Uint8Array(0)
+  private lastScratchVersion = -1
 
   constructor(
     wiring: NodeWiring,
@@ -134,8 +138,7 @@ export class Transport {
       this.stats.unknownDestination++
       return
     }
-    // A view into the codec's scratch: the outbox copies it into the lane (or its queue) before the next encode.
-    const bytes = codec.encodeBorrowed(message)
+    const bytes = this.encode(message)
     if (this.faults.isCut(this.address, peer.address) || this.draw(this.faults.dropRate)) {
       this.stats.dropped++
       return
@@ -143,6 +146,20 @@ export class Transport {
     const copies = this.draw(this.faults.duplicateRate) ? 2 : 1
     if (copies === 2) this.stats.duplicated++
     for (let copy = 0; copy < copies; copy++) this.sendOrDelay(peer, bytes)
+  }
+
+  /**
+   * A view into the codec's scratch: the outbox copies it into the lane (or
+   * its queue) before the next encode. The same message object sent again at
+   * once (a leader's accept to each follower) is not encoded again: its
+   * bytes are still in the scratch, which nothing has written since.
+   */
+  private encode(message: Message): Uint8Array {
+    if (message === this.lastEncoded && codec.scratchVersion === this.lastScratchVersion) return this.lastBytes
+    this.lastBytes = codec.encodeBorrowed(message)
+    this.lastEncoded = message
+    this.lastScratchVersion = codec.scratchVersion
+    return this.lastBytes
   }
 
   /**

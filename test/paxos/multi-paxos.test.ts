@@ -198,6 +198,16 @@ t.test('a lagging replica catches up by chunks of committed slots', async (t) =>
   t.equal(net.applied.get('c')!.length, 10)
 })
 
+t.test('followers due the same slots get one accept object, which the transport encodes once', async (t) => {
+  const net = new CoreNet(THREE)
+  net.elect('a')
+  const leader = net.core('a')
+  leader.propose('x')
+  const accepts = leader.ready().messages.filter(({ message }) => message.type === 'paxos.accept')
+  t.same(accepts.map(({ to }) => to).sort(), ['b', 'c'])
+  t.equal(accepts[0]!.message, accepts[1]!.message, 'the very same object')
+})
+
 t.test('a follower whose log holds the committed slots is not sent them again', async (t) => {
   const net = new CoreNet(THREE)
   net.autoSnapshot = true

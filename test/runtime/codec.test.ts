@@ -498,6 +498,17 @@ t.test('memory', async (t) => {
     t.same(local.decode(borrowed), message)
   })
 
+  t.test('scratchVersion moves with every write to the scratch, and only then', async (t) => {
+    const local = representativeCodec()
+    const message = sampleOf(PUT_LAYOUT, {})
+    const borrowed = local.encodeBorrowed(message)
+    const version = local.scratchVersion
+    local.decode(borrowed)
+    t.equal(local.scratchVersion, version, 'a decode leaves the borrowed bytes intact')
+    local.encodeValue('other')
+    t.not(local.scratchVersion, version, 'an encode of anything moves it')
+  })
+
   t.test('an encode run from a getter during another encode gets its own scratch', async (t) => {
     const inner = { type: 'test.inner', n: 1 }
     let innerBytes: Uint8Array = new Uint8Array(0)
