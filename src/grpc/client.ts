@@ -27,6 +27,7 @@ import { readIntegerOptions, describe } from '../client/options.js'
 import { ShardKVError } from '../errors.js'
 import { parseAddress, type ParsedAddress } from './address.js'
 import { AUTHORIZATION_KEY, bearer } from './auth.js'
+import { COMMON_CHANNEL_OPTIONS } from './channel-options.js'
 import { checkCall, checkCallOptions, decodeGetResponse, MAX_DEADLINE_MS, type CallOptions, type KeyValueStore } from './client-calls.js'
 import { GrpcPipeline } from './client-pipeline.js'
 import { isUnknownOutcome, RequestIds, type Mutation } from './client-request-ids.js'
@@ -77,6 +78,7 @@ export async function connectGrpc(address: string, options: GrpcClientOptions = 
   const channel = new Client(parsed.target, channelCredentials(parsed, tls), {
     'grpc.max_receive_message_length': limits.maxMessageBytes,
     'grpc.max_send_message_length': limits.maxMessageBytes,
+    ...COMMON_CHANNEL_OPTIONS,
   })
   try {
     await waitForReady(channel, parsed, limits.connectTimeoutMs)
@@ -168,10 +170,12 @@ export class GrpcClient implements KeyValueStore {
     this.assertOpen()
     const method = unaryMethod(name)
     return new Promise((resolve, reject) => {
-      this.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, this.metadata(), { deadline }, (error: ServiceError | null, response?: UnaryMethods[M][1]) => {
-        if (error !== null) reject(errorOfServiceError(error))
-        else resolve(response ?? {})
-      })
+      withoutCallerStack(() =>
+        this.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, this.metadata(), { deadline }, (error: ServiceError | null, response?: UnaryMethods[M][1]) => {
+          if (error !== null) reject(errorOfServiceError(error))
+          else resolve(response ?? {})
+        }),
+      )
     })
   }
 
@@ -245,6 +249,24 @@ function fromWireConfig(config: WireConfig): ClusterConfig {
   const groups: Record<number, string[]> = {}
   for (const [gid, members] of Object.entries(config.groups ?? {})) groups[Number(gid)] = [...(members.actors ?? [])]
   return { num: config.num ?? 0, shards: [...(config.shards ?? [])], groups }
+}
+
+/**
+ * Runs `start` with stack capture off. grpc-js's makeUnaryRequest captures
+ * the caller's stack in an Error on every call, only to append it to the
+ * ServiceError of a failed call; errorOfServiceError replaces that error
+ * with a GrpcShardKVError and drops its stack, so the capture (its async
+ * frames included) is pure cost: about 7% of the client's CPU per unary call
+ * and ~18 µs of a sequential call's latency on the 2-core development VM.
+ */
+function withoutCallerStack(start: () => void): void {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    start()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
 }
 
 function channelCredentials(address: ParsedAddress, tls: GrpcClientOptions['tls']): ChannelCredentials {

@@ -15,6 +15,7 @@ import type { Cluster } from '../cluster.js'
 import { ShardKVError } from '../errors.js'
 import { formatHostPort, isLoopbackHost } from './address.js'
 import { TokenCheck } from './auth.js'
+import { COMMON_CHANNEL_OPTIONS } from './channel-options.js'
 import { KvPool } from './kv-pool.js'
 import { batchBytesBound } from './pipeline-batch.js'
 import type { PipelineSession } from './pipeline-session.js'
@@ -66,7 +67,7 @@ export async function serveCluster(cluster: Cluster, options: GrpcServerOptions 
   const pool = new KvPool(cluster)
   const sessions = new Set<PipelineSession>()
   const context = { cluster, pool, ledger: new RequestLedger(), tokens, sessions, batchBytes: batchBytesBound(maxMessageBytes), onBug: options.onBug ?? reportBug }
-  const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes })
+  const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes, ...COMMON_CHANNEL_OPTIONS })
   const proto = shardKvProto()
   server.addService(proto.keyValue, keyValueService(context))
   server.addService(proto.admin, adminService(context))

@@ -60,15 +60,20 @@ t.test('a served cluster, through the library client', async (t) => {
     const stream = rawPipeline(rawChannel(t, server.address))
     const puts = Array.from({ length: 100 }, (_, index): PipelineRequest => ({ tag: index + 1, put: { key: `b-${index}`, value: { data: Buffer.from(`v${index}`), text: true } } }))
     stream.send({ batch: puts })
-    stream.send({ batch: [{ tag: 101, get: { key: 'b-7' } }, { tag: 102, get: { key: '' } }] })
+    stream.send({ batch: [{ tag: 101, get: { key: 'nobody-b' } }, { tag: 102, get: { key: '' } }] })
     const { messages, status } = await stream.finish()
     t.equal(status, Status.OK)
     const byTag = answersByTag(t, messages)
     t.same([...byTag.keys()].sort((a, b) => a - b), Array.from({ length: 102 }, (_, index) => index + 1), 'each tag answered exactly once')
     t.equal(byTag.get(1)?.result, 'put')
-    t.equal(byTag.get(101)?.get?.value?.data?.toString(), 'v7', 'requests of a later message see the writes of an earlier one')
+    t.equal(byTag.get(101)?.result, 'get')
     t.equal(byTag.get(102)?.error?.code, 'ERR_INVALID_KEY', 'a failed request in a batch fails alone')
     t.ok(messages.some((message) => (message.batch?.length ?? 0) > 1), 'responses are coalesced')
+    // Requests on a stream run concurrently (the proto says so): only acknowledged writes are sure to be seen.
+    const reader = rawPipeline(rawChannel(t, server.address))
+    reader.send({ batch: [{ tag: 1, get: { key: 'b-7' } }, { tag: 2, get: { key: 'b-99' } }] })
+    const read = answersByTag(t, (await reader.finish()).messages)
+    t.same([1, 2].map((tag) => read.get(tag)?.get?.value?.data?.toString()), ['v7', 'v99'], 'a batch reads what an acknowledged batch wrote')
   })
 
   t.test('plain and batched request messages mix on one stream', async (t) => {
@@ -112,6 +117,13 @@ t.test('a served cluster, through the library client', async (t) => {
       await t.rejects(store.append('bytes', 'text'), { code: 'ERR_TYPE_MISMATCH', status: Status.FAILED_PRECONDITION })
     }
     t.same(await pipeline.get('bytes'), new Uint8Array([1]), 'the pipeline goes on after failed calls')
+  })
+
+  t.test('a unary call leaves Error.stackTraceLimit as it was, and its error still has a stack', async (t) => {
+    const limit = Error.stackTraceLimit
+    const error = await kv.get('').catch((caught: unknown) => caught)
+    t.equal(Error.stackTraceLimit, limit)
+    t.match(error, { code: 'ERR_INVALID_KEY', stack: /\n\s+at / })
   })
 
   t.test('admin calls: query, join, move, leave, actors, stats, and their errors', async (t) => {
