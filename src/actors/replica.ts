@@ -206,7 +206,7 @@ export class Replica<C, S> {
   }
 
   private storeSnapshot(snapshot: Snapshot<S>, ctx: ActorContext): void {
-    const bytes = codec.encodeValue(snapshot)
+    const bytes = codec.encodeValueBorrowed(snapshot)
     ctx.storage.set(SNAPSHOT_KEY, bytes)
     this.snapshotBytes = bytes.length
     this.loggedBytes = 0
@@ -228,13 +228,14 @@ export class Replica<C, S> {
     for (const [slot, entry] of state.accepted) {
       live.add(slot)
       if (this.persistedSlots.get(slot) === entry) continue
-      const bytes = codec.encodeValue(entry)
+      // Stable storage copies what it is given, so the codec's scratch will do.
+      const bytes = codec.encodeValueBorrowed(entry)
       ctx.storage.set(SLOT_PREFIX + slot, bytes)
       this.persistedSlots.set(slot, entry)
       this.loggedBytes += bytes.length
     }
     const header: PersistedHeader = { promised: state.promised, snapshotIndex: state.snapshotIndex }
-    ctx.storage.set(ACCEPTOR_KEY, codec.encodeValue(header))
+    ctx.storage.set(ACCEPTOR_KEY, codec.encodeValueBorrowed(header))
     for (const slot of this.persistedSlots.keys()) {
       if (live.has(slot)) continue
       ctx.storage.delete(SLOT_PREFIX + slot)

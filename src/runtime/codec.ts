@@ -157,6 +157,21 @@ export class Codec {
     }
   }
 
+  /**
+   * Like `encodeValue`, without the copy: a view into the scratch, valid
+   * only until the next encode on this codec. For stable storage, which
+   * copies what it is given.
+   */
+  encodeValueBorrowed(value: unknown): Uint8Array {
+    const w = this.acquireWriter()
+    try {
+      writeRoot(w, value, '$')
+      return w.bytes.subarray(0, w.offset)
+    } finally {
+      this.releaseWriter(w)
+    }
+  }
+
   /** Copy-safe: the value shares no memory with `bytes`. */
   decodeValue(bytes: Uint8Array): unknown {
     const r = this.startReading(bytes)

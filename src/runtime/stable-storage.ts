@@ -74,13 +74,25 @@ interface Entry {
   readonly value: Uint8Array
 }
 
+/** Where a live value sits in the shared buffer: its bytes are read from there, never kept on the JS heap. */
+interface StoredRecord {
+  readonly keyBytes: Uint8Array
+  /** Absolute offset of the value in the buffer (inside the active region). */
+  valueStart: number
+  readonly valueLength: number
+}
+
 export class SharedStableStorage implements StableStorage {
   readonly capacityBytes: number
   private readonly words: Int32Array
   private readonly bytes: Uint8Array
   private readonly view: DataView
-  /** The live map, rebuilt from the log on open: `get` never touches the buffer. */
-  private readonly entries = new Map<string, Entry>()
+  /**
+   * The live map, rebuilt from the log on open: where each live value is in
+   * the active region. Values stay only in the buffer, so storing a snapshot
+   * or a log slot allocates nothing that lives on the JS heap.
+   */
+  private readonly entries = new Map<string, StoredRecord>()
   /** Size the live map takes once compacted; decides whether compaction can help. */
   private liveBytes = 0
   private activeRegion = 0
@@ -100,18 +112,20 @@ export class SharedStableStorage implements StableStorage {
   }
 
   get(key: string): Uint8Array | undefined {
-    // A copy: a caller mutating the returned bytes must not change what is stored.
-    return this.entries.get(key)?.value.slice()
+    const record = this.entries.get(key)
+    // A copy out of shared memory: later compactions rewrite the region, and a caller must not change what is stored.
+    return record === undefined ? undefined : this.bytes.slice(record.valueStart, record.valueStart + record.valueLength)
   }
 
+  /** Copies `value` into the buffer: the caller may reuse it (a codec's scratch) as soon as this returns. */
   set(key: string, value: Uint8Array): void {
     const keyBytes = encodeStableKey(key)
     validateValue(key, value)
-    const entry: Entry = { keyBytes, value: value.slice() }
-    this.append(RECORD_SET, key, entry)
     const previous = this.entries.get(key)
-    this.liveBytes += recordSizeBytes(entry) - (previous === undefined ? 0 : recordSizeBytes(previous))
-    this.entries.set(key, entry)
+    const valueStart = this.append(RECORD_SET, key, { keyBytes, value })
+    const record: StoredRecord = { keyBytes, valueStart, valueLength: value.length }
+    this.liveBytes += recordSizeBytes(record) - (previous === undefined ? 0 : recordSizeBytes(previous))
+    this.entries.set(key, record)
   }
 
   delete(key: string): void {
@@ -126,25 +140,31 @@ export class SharedStableStorage implements StableStorage {
     return [...this.entries.keys()]
   }
 
-  /** Appends one record, compacting first if it does not fit; throws ERR_STORAGE_FULL with nothing changed. */
-  private append(kind: number, key: string, entry: Entry): void {
-    const size = recordSizeBytes(entry)
+  /**
+   * Appends one record, compacting first if it does not fit; returns where
+   * its value now is. Throws ERR_STORAGE_FULL with nothing changed.
+   */
+  private append(kind: number, key: string, entry: Entry): number {
+    const size = entrySizeBytes(entry)
     if (this.publishedBytes + size <= this.capacityBytes) {
-      const end = this.writeRecord(this.regionStart(this.activeRegion) + this.publishedBytes, kind, entry)
+      const at = this.regionStart(this.activeRegion) + this.publishedBytes
+      const end = this.writeRecord(at, kind, entry.keyBytes, entry.value)
       this.publish(this.activeRegion, end - this.regionStart(this.activeRegion))
-      return
+      return end - entry.value.length
     }
-    this.compactInto(1 - this.activeRegion, kind, key, entry)
+    return this.compactInto(1 - this.activeRegion, kind, key, entry)
   }
 
   /**
    * Writes the live map with the pending change applied into `region`, then
-   * makes it the active one. Until the final flip the old region stays the
-   * one readers use, so a crash here loses only the pending change.
+   * makes it the active one; returns where the change's value now is. Until
+   * the final flip the old region stays the one readers use, so a crash here
+   * loses only the pending change. The live values are copied from the old
+   * region, which the new one does not overlap.
    */
-  private compactInto(region: number, kind: number, key: string, change: Entry): void {
+  private compactInto(region: number, kind: number, key: string, change: Entry): number {
     const previous = this.entries.get(key)
-    const changeBytes = kind === RECORD_SET ? recordSizeBytes(change) : 0
+    const changeBytes = kind === RECORD_SET ? entrySizeBytes(change) : 0
     const compactedBytes = this.liveBytes - (previous === undefined ? 0 : recordSizeBytes(previous)) + changeBytes
     if (compactedBytes > this.capacityBytes) {
       throw new ShardKVError(
@@ -153,16 +173,22 @@ export class SharedStableStorage implements StableStorage {
       )
     }
     const start = this.regionStart(region)
+    const moved: [StoredRecord, number][] = []
     let offset = start
-    for (const [liveKey, entry] of this.entries) {
-      if (liveKey !== key) offset = this.writeRecord(offset, RECORD_SET, entry)
+    for (const [liveKey, record] of this.entries) {
+      if (liveKey === key) continue
+      const value = this.bytes.subarray(record.valueStart, record.valueStart + record.valueLength)
+      offset = this.writeRecord(offset, RECORD_SET, record.keyBytes, value)
+      moved.push([record, offset - record.valueLength])
     }
-    if (kind === RECORD_SET) offset = this.writeRecord(offset, RECORD_SET, change)
+    if (kind === RECORD_SET) offset = this.writeRecord(offset, RECORD_SET, change.keyBytes, change.value)
     assert(offset - start === compactedBytes, 'compaction wrote exactly the live bytes')
     Atomics.store(this.words, WORD_REGION_LENGTH + region, compactedBytes)
     Atomics.store(this.words, WORD_ACTIVE_REGION, region)
     this.activeRegion = region
     this.publishedBytes = compactedBytes
+    for (const [record, valueStart] of moved) record.valueStart = valueStart
+    return offset - change.value.length
   }
 
   private publish(region: number, lengthBytes: number): void {
@@ -171,13 +197,13 @@ export class SharedStableStorage implements StableStorage {
   }
 
   /** Writes one record at `offset` (absolute) and returns the offset just past it. */
-  private writeRecord(offset: number, kind: number, entry: Entry): number {
+  private writeRecord(offset: number, kind: number, keyBytes: Uint8Array, value: Uint8Array): number {
     this.view.setUint8(offset, kind)
-    this.view.setUint32(offset + 1, entry.keyBytes.length, true)
-    this.view.setUint32(offset + 5, entry.value.length, true)
-    this.bytes.set(entry.keyBytes, offset + RECORD_HEADER_BYTES)
-    this.bytes.set(entry.value, offset + RECORD_HEADER_BYTES + entry.keyBytes.length)
-    return offset + recordSizeBytes(entry)
+    this.view.setUint32(offset + 1, keyBytes.length, true)
+    this.view.setUint32(offset + 5, value.length, true)
+    this.bytes.set(keyBytes, offset + RECORD_HEADER_BYTES)
+    this.bytes.set(value, offset + RECORD_HEADER_BYTES + keyBytes.length)
+    return offset + RECORD_HEADER_BYTES + keyBytes.length + value.length
   }
 
   private regionStart(region: number): number {
@@ -210,9 +236,9 @@ export class SharedStableStorage implements StableStorage {
     const previous = this.entries.get(key)
     if (previous !== undefined) this.liveBytes -= recordSizeBytes(previous)
     if (kind === RECORD_SET) {
-      const entry: Entry = { keyBytes, value: this.bytes.slice(keyStart + keyLength, next) }
-      this.entries.set(key, entry)
-      this.liveBytes += recordSizeBytes(entry)
+      const record: StoredRecord = { keyBytes, valueStart: keyStart + keyLength, valueLength }
+      this.entries.set(key, record)
+      this.liveBytes += recordSizeBytes(record)
     } else {
       assert(kind === RECORD_DELETE && valueLength === 0, `stable storage record kind at ${offset} is set or delete, got ${kind}`)
       this.entries.delete(key)
@@ -250,7 +276,7 @@ export class MemoryStableStorage implements StableStorage {
     validateValue(key, value)
     const entry: Entry = { keyBytes, value: value.slice() }
     const previous = this.entries.get(key)
-    const liveBytes = this.liveBytes + recordSizeBytes(entry) - (previous === undefined ? 0 : recordSizeBytes(previous))
+    const liveBytes = this.liveBytes + entrySizeBytes(entry) - (previous === undefined ? 0 : entrySizeBytes(previous))
     if (liveBytes > this.capacityBytes) {
       throw new ShardKVError('ERR_STORAGE_FULL', `stable storage full: live data would take ${liveBytes} bytes, capacity is ${this.capacityBytes}`)
     }
@@ -261,7 +287,7 @@ export class MemoryStableStorage implements StableStorage {
   delete(key: string): void {
     const previous = this.entries.get(key)
     if (previous === undefined) return
-    this.liveBytes -= recordSizeBytes(previous)
+    this.liveBytes -= entrySizeBytes(previous)
     this.entries.delete(key)
   }
 
@@ -270,7 +296,11 @@ export class MemoryStableStorage implements StableStorage {
   }
 }
 
-function recordSizeBytes(entry: Entry): number {
+function recordSizeBytes(record: StoredRecord): number {
+  return RECORD_HEADER_BYTES + record.keyBytes.length + record.valueLength
+}
+
+function entrySizeBytes(entry: Entry): number {
   return RECORD_HEADER_BYTES + entry.keyBytes.length + entry.value.length
 }
 

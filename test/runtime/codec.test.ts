@@ -498,6 +498,12 @@ t.test('memory', async (t) => {
     t.same(local.decode(borrowed), message)
   })
 
+  t.test('encodeValueBorrowed lends the same bytes encodeValue returns', async (t) => {
+    const value = { list: [1, 'two', new Uint8Array([3])], nested: new Map([['k', { n: -1 }]]) }
+    const borrowed = codec.encodeValueBorrowed(value)
+    t.same(Array.from(borrowed), Array.from(codec.encodeValue(value)))
+  })
+
   t.test('scratchVersion moves with every write to the scratch, and only then', async (t) => {
     const local = representativeCodec()
     const message = sampleOf(PUT_LAYOUT, {})
