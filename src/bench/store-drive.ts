@@ -25,6 +25,12 @@ import { OperationStream, recordNames, valueOfBytes, type Operation, type Worklo
 /** A key-value store as the driver sees it: a client of shardkv, Redis, or a baseline. */
 export interface KvStoreClient {
   read(key: string): Promise<unknown>
+  /**
+   * A read with nothing else in flight (the single-read probe), when the
+   * target has a separate one-call path for it: gRPC's unary Get rather
+   * than a message on the Pipeline stream.
+   */
+  readAlone?(key: string): Promise<unknown>
   /** An update or an insert. */
   write(key: string, value: string): Promise<unknown>
   close(): Promise<void>
@@ -68,6 +74,7 @@ export async function driveRun(plan: RunPlan, store: KvStoreClient): Promise<Run
   assert(Number.isInteger(plan.inflight) && plan.inflight >= 1 && plan.inflight <= MAX_INFLIGHT, `inflight ${plan.inflight} out of 1..${MAX_INFLIGHT}`)
   const stream = new OperationStream(plan)
   const value = valueOfBytes(plan.valueBytes)
+  const target: KvStoreClient = plan.inflight === 1 && store.readAlone !== undefined ? { ...store, read: store.readAlone } : store
   const histogram = newHistogram()
   const window = plan.window
   const startMs = performance.now()
@@ -80,7 +87,7 @@ export async function driveRun(plan: RunPlan, store: KvStoreClient): Promise<Run
   const loop = async (): Promise<void> => {
     for (let opStartMs = performance.now(); opStartMs < deadlineMs && unissued > 0; opStartMs = performance.now()) {
       unissued--
-      await execute(store, stream.next(), value)
+      await execute(target, stream.next(), value)
       const endMs = performance.now()
       completedTotal++
       lastEndMs = endMs
