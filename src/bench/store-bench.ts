@@ -2,18 +2,23 @@
  * `shardkv bench store`: YCSB workloads on shardkv and its baselines, in the
  * same process and the same run, so the results are ratios.
  *
- * For each point of the sweep (one point without --sweep), for each target
- * in turn (shardkv first, then the --compare baselines, one at a time so a
- * target's threads never tax another's):
+ * For each point of the sweep (one point without --sweep), `rounds` times
+ * over, for each target in turn (shardkv first, then the --compare
+ * baselines, one at a time so a target's threads never tax another's):
  *
  *   1. start it (a cluster, a Redis server, a worker...);
  *   2. the load phase: write every record;
  *   3. one run per workload, in the order given, on the same data (D's
  *      inserts grow it, which is why YCSB runs D last);
  *   4. the single-read probe: workload C, one op in flight (not the Map);
- *   5. for shardkv on a replicated embedded cluster, the failover trials
- *      (store-failover.ts): last, since they kill leaders;
+ *   5. for shardkv on a replicated embedded cluster, in the last round, the
+ *      failover trials (store-failover.ts): last, since they kill leaders;
  *   6. close it.
+ *
+ * With several rounds each measurement reported is the median round's (by
+ * throughput; by time for a load phase), and carries every round's figure:
+ * alternating the targets spreads a shared machine's noisy spells over all
+ * of them instead of one.
  *
  * CPU per op is process.cpuUsage() (every thread of this process: the
  * cluster's actors, the client threads, the main thread) over the run,
@@ -50,6 +55,8 @@ export interface StoreBenchConfig {
   readonly compare: readonly BaselineName[]
   /** Leader kills timed on shardkv (0: none). */
   readonly failoverTrials: number
+  /** Rounds of every target; each figure is the median round's. */
+  readonly rounds: number
   readonly seed: number
   readonly sweep: Sweep | null
   /** Where shardkv runs; the embedded cluster by default. */
@@ -74,7 +81,7 @@ export async function runStoreBench(config: StoreBenchConfig, onProgress: (progr
   const values = config.sweep === null ? [null] : config.sweep.values
   const targets: TargetName[] = ['shardkv', ...config.compare]
   const stepsPerTarget = (name: TargetName): number => 1 + config.workloads.length + (name === 'map' ? 0 : 1) + (name === 'shardkv' && config.failoverTrials > 0 ? 1 : 0)
-  const steps = values.length * targets.reduce((sum, name) => sum + stepsPerTarget(name), 0)
+  const steps = values.length * config.rounds * targets.reduce((sum, name) => sum + stepsPerTarget(name), 0) - (config.rounds - 1) * values.length * (config.failoverTrials > 0 ? 1 : 0)
   let step = 0
   const progress = (label: string, windowMs: number | null): void => onProgress({ step: ++step, steps, label, windowMs })
   const points: StoreBenchPoint[] = []
@@ -92,6 +99,7 @@ export async function runStoreBench(config: StoreBenchConfig, onProgress: (progr
       distribution: config.distribution,
       compare: config.compare,
       failoverTrials: config.failoverTrials,
+      rounds: config.rounds,
       seed: config.seed,
     },
     points,
@@ -118,6 +126,53 @@ export function settingsAt(config: StoreBenchConfig, value: number | null): Targ
 type Progress = (label: string, windowMs: number | null) => void
 
 async function runPoint(config: StoreBenchConfig, settings: TargetSettings, names: readonly TargetName[], progress: Progress, sweepValue: number | null): Promise<StoreBenchPoint> {
+  const rounds: RoundResult[] = []
+  for (let round = 1; round <= config.rounds; round++) {
+    const label = config.rounds === 1 ? progress : (text: string, windowMs: number | null) => progress(`round ${round}/${config.rounds} ${text}`, windowMs)
+    rounds.push(await runRound(config, settings, names, label, round === config.rounds))
+  }
+  const last = rounds.at(-1)!
+  return {
+    sweep: sweepValue === null ? null : { flag: flagName(config.sweep!.flag).slice(2), value: sweepValue },
+    config: { ...settings.cluster, clientThreads: settings.clientThreads, inflight: settings.inflight, mainThreadInflight: settings.inflight * settings.clientThreads, records: settings.records, valueBytes: settings.valueBytes },
+    load: medianLoads(rounds.map((round) => round.load)),
+    workloads: config.workloads.map((workload, index) => measureWorkload(workload, medianRuns(rounds.map((round) => round.byWorkload[index]!)))),
+    singleRead: measureWorkload({ ...probeWorkload(config), name: 'single-read', description: 'workload C, one op in flight' }, medianRuns(rounds.map((round) => round.singleRead))),
+    failover: last.failover,
+    skipped: last.skipped,
+  }
+}
+
+interface RoundResult {
+  readonly byWorkload: readonly TargetMeasurement[][]
+  readonly singleRead: readonly TargetMeasurement[]
+  readonly load: readonly LoadMeasurement[]
+  readonly skipped: readonly SkippedTarget[]
+  readonly failover: FailoverResult | null
+}
+
+/** Per target, the median of its rounds by throughput, with every round's throughput (one round: as measured). */
+export function medianRuns(rounds: readonly (readonly TargetMeasurement[])[]): TargetMeasurement[] {
+  if (rounds.length === 1) return [...rounds[0]!]
+  return rounds[0]!.map(({ target }) => {
+    const runs = rounds.map((round) => round.find((measurement) => measurement.target === target)).filter((run) => run !== undefined)
+    const sorted = [...runs].sort((a, b) => (a.opsPerSecond ?? -1) - (b.opsPerSecond ?? -1))
+    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsOpsPerSecond: runs.map((run) => run.opsPerSecond) }
+  })
+}
+
+/** Per target, the median load phase by time, with every round's time (one round: as measured). */
+export function medianLoads(rounds: readonly (readonly LoadMeasurement[])[]): LoadMeasurement[] {
+  if (rounds.length === 1) return [...rounds[0]!]
+  return rounds[0]!.map(({ target }) => {
+    const runs = rounds.map((round) => round.find((measurement) => measurement.target === target)).filter((run) => run !== undefined)
+    const sorted = [...runs].sort((a, b) => a.elapsedMs - b.elapsedMs)
+    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsElapsedMs: runs.map((run) => run.elapsedMs) }
+  })
+}
+
+/** Every target once: start, load, workloads, single read, failover (when asked and `failoverNow`), close. */
+async function runRound(config: StoreBenchConfig, settings: TargetSettings, names: readonly TargetName[], progress: Progress, failoverNow: boolean): Promise<RoundResult> {
   const byWorkload = config.workloads.map((): TargetMeasurement[] => [])
   const singleRead: TargetMeasurement[] = []
   const load: LoadMeasurement[] = []
@@ -144,7 +199,7 @@ async function runPoint(config: StoreBenchConfig, settings: TargetSettings, name
         progress(`${name}: single read`, windowMsOf(window))
         singleRead.push(await measureRun(started, { workload: probeWorkload(config), window, single: true }))
       }
-      if (name === 'shardkv' && config.failoverTrials > 0) {
+      if (name === 'shardkv' && config.failoverTrials > 0 && failoverNow) {
         const trials = config.failoverTrials
         progress(`${name}: failover, ${trials} leader kills`, null)
         failover =
@@ -156,15 +211,7 @@ async function runPoint(config: StoreBenchConfig, settings: TargetSettings, name
       await started.close()
     }
   }
-  return {
-    sweep: sweepValue === null ? null : { flag: flagName(config.sweep!.flag).slice(2), value: sweepValue },
-    config: { ...settings.cluster, clientThreads: settings.clientThreads, inflight: settings.inflight, mainThreadInflight: settings.inflight * settings.clientThreads, records: settings.records, valueBytes: settings.valueBytes },
-    load,
-    workloads: config.workloads.map((workload, index) => measureWorkload(workload, byWorkload[index]!)),
-    singleRead: measureWorkload({ ...probeWorkload(config), name: 'single-read', description: 'workload C, one op in flight' }, singleRead),
-    failover,
-    skipped,
-  }
+  return { byWorkload, singleRead, load, skipped, failover }
 }
 
 async function measureRun(target: BenchTarget, request: RunRequest): Promise<TargetMeasurement> {

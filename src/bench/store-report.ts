@@ -23,6 +23,8 @@ export interface TargetMeasurement {
   readonly cpuUsPerOp: number | null
   /** The merged HdrHistogram of latencies in ns, compressed base64 (hdr-histogram-js decodeFromCompressedBase64). */
   readonly histogram: string | null
+  /** With --rounds above 1: every round's opsPerSecond, in round order; this measurement is the median round's. */
+  readonly roundsOpsPerSecond?: readonly (number | null)[]
 }
 
 export interface WorkloadMeasurement {
@@ -40,6 +42,8 @@ export interface LoadMeasurement {
   readonly records: number
   readonly elapsedMs: number
   readonly recordsPerSecond: number | null
+  /** With --rounds above 1: every round's elapsedMs, in round order; this measurement is the median round's. */
+  readonly roundsElapsedMs?: readonly number[]
 }
 
 export interface StorePointConfig extends ClusterShape {
@@ -73,6 +77,8 @@ export interface StoreBenchConfigSummary {
   readonly distribution: string | null
   readonly compare: readonly string[]
   readonly failoverTrials: number
+  /** Rounds of every target (--rounds); above 1, each figure is the median round's. */
+  readonly rounds: number
   readonly seed: number
 }
 
@@ -165,7 +171,8 @@ export function formatStoreReport(report: StoreBenchReport): string {
   const lines = [
     `shardkv store benchmark (YCSB): node ${env.node}, ${env.platform}/${env.arch}, ${env.cpus} CPUs (${env.cpuModel}), ` +
       `load average ${env.loadAverage1mAtStart.toFixed(2)} at start, ${env.loadAverage1mAtEnd.toFixed(2)} at end`,
-    `workloads ${config.workloads.join(',')} (${config.distribution ?? 'each workload its own distribution'}), ${window} per workload and target, seed ${config.seed}`,
+    `workloads ${config.workloads.join(',')} (${config.distribution ?? 'each workload its own distribution'}), ${window} per workload and target, seed ${config.seed}` +
+      (config.rounds > 1 ? `; ${config.rounds} rounds of every target, each figure the median round's` : ''),
   ]
   for (const point of report.points) lines.push('', ...formatPoint(point))
   lines.push('', 'targets:', ...report.targets.map(formatTarget))

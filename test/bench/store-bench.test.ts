@@ -148,6 +148,23 @@ t.test('bench --help names store the default; bench store --help lists its flags
   }
 })
 
+t.test('--rounds runs every target that many times and reports the median round, with every round’s figure', async (t) => {
+  const run = await shardkv(['bench', '--rounds', '3', '--workload', 'C', '--compare', 'map', '--failover', '0', '--duration-ms', '100', '--records', '100', '--json'])
+  t.equal(run.code, 0, run.stderr)
+  const report = JSON.parse(run.stdout) as Report & { config: { rounds: number } }
+  t.equal(report.config.rounds, 3)
+  const [point] = report.points
+  for (const measurement of [...point!.workloads[0]!.targets, ...point!.singleRead.targets] as (Measurement & { roundsOpsPerSecond: number[] })[]) {
+    t.equal(measurement.roundsOpsPerSecond.length, 3, `${measurement.target}: three rounds`)
+    const sorted = [...measurement.roundsOpsPerSecond].sort((a, b) => a - b)
+    t.equal(measurement.opsPerSecond, sorted[1], `${measurement.target}: the median round`)
+  }
+  for (const load of point!.load as { target: string; elapsedMs: number; roundsElapsedMs: number[] }[]) {
+    t.equal(load.roundsElapsedMs.length, 3)
+    t.equal(load.elapsedMs, [...load.roundsElapsedMs].sort((a, b) => a - b)[1], `${load.target}: the median load`)
+  }
+})
+
 t.test('bad values are usage errors, exit 2, naming the flag, nothing on stdout', async (t) => {
   for (const [args, message] of [
     [['--inflight', '0'], /--inflight must be an integer in 1\.\.1024/],
@@ -158,6 +175,7 @@ t.test('bad values are usage errors, exit 2, naming the flag, nothing on stdout'
     [['--sweep', 'groups=1,0'], /--groups must be an integer in 1\.\.64, got "0"/],
     [['--sweep', 'replicas=1'], /--sweep: cannot sweep "replicas"/],
     [['--records', '0'], /--records must be an integer in 1\.\.1000000/],
+    [['--rounds', '0'], /--rounds must be an integer in 1\.\.21/],
   ] as const) {
     const run = await shardkv(['bench', ...args])
     t.equal(run.code, 2, `${args.join(' ')} exits 2`)

@@ -83,7 +83,7 @@ function report(points: StoreBenchPoint[]): StoreBenchReport {
   return {
     benchmark: 'store',
     environment: { node: 'v20', platform: 'linux', arch: 'x64', cpus: 2, cpuModel: 'test', loadAverage1mAtStart: 0, loadAverage1mAtEnd: 0 },
-    config: { window: { kind: 'duration', warmupMs: 250, durationMs: 1000 }, workloads: ['A', 'C'], distribution: null, compare: ['unreplicated', 'map', 'postmessage', 'redis'], failoverTrials: 5, seed: 1 },
+    config: { window: { kind: 'duration', warmupMs: 250, durationMs: 1000 }, workloads: ['A', 'C'], distribution: null, compare: ['unreplicated', 'map', 'postmessage', 'redis'], failoverTrials: 5, rounds: 1, seed: 1 },
     points,
     targets: checkStoreTargets(points[0]),
   }
