@@ -191,8 +191,9 @@ async function runRound(config: StoreBenchConfig, settings: TargetSettings, name
       await started.load()
       load.push(measureLoad(name, settings.records, performance.now() - loadStartMs))
       for (const [index, workload] of config.workloads.entries()) {
-        progress(`${name}: workload ${workload.name}`, windowMsOf(config.window))
-        byWorkload[index]!.push(await measureRun(started, { workload, window: config.window, single: false }))
+        const window = index === 0 ? afterLoad(config.window) : config.window
+        progress(`${name}: workload ${workload.name}`, windowMsOf(window))
+        byWorkload[index]!.push(await measureRun(started, { workload, window, single: false }))
       }
       if (name !== 'map') {
         const window = probeWindow(config.window)
@@ -232,6 +233,11 @@ function probeWindow(window: RunWindow): RunWindow {
   return window.kind === 'duration'
     ? { kind: 'duration', warmupMs: Math.min(PROBE_MAX_WARMUP_MS, window.warmupMs), durationMs: Math.min(PROBE_MAX_DURATION_MS, window.durationMs) }
     : { kind: 'operations', operations: Math.min(PROBE_MAX_OPERATIONS, window.operations) }
+}
+
+/** The first workload's window: the load phase has just ended. */
+function afterLoad(window: RunWindow): RunWindow {
+  return window.kind === 'duration' && window.afterLoadWarmupMs !== undefined ? { ...window, warmupMs: window.afterLoadWarmupMs } : window
 }
 
 function windowMsOf(window: RunWindow): number | null {

@@ -37,7 +37,13 @@ export interface KvStoreClient {
 }
 
 export type RunWindow =
-  | { readonly kind: 'duration'; readonly warmupMs: number; readonly durationMs: number }
+  | {
+      readonly kind: 'duration'
+      readonly warmupMs: number
+      readonly durationMs: number
+      /** The warm-up of the first workload after the load phase (see AFTER_LOAD_WARMUP_MS); warmupMs when absent. */
+      readonly afterLoadWarmupMs?: number
+    }
   | { readonly kind: 'operations'; readonly operations: number }
 
 export interface RunPlan {

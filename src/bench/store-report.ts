@@ -71,7 +71,7 @@ export interface StoreBenchPoint {
 export type FailoverResult = FailoverMeasurement | { readonly skipped: string }
 
 export interface StoreBenchConfigSummary {
-  readonly window: { readonly kind: 'duration'; readonly warmupMs: number; readonly durationMs: number } | { readonly kind: 'operations'; readonly operations: number }
+  readonly window: { readonly kind: 'duration'; readonly warmupMs: number; readonly durationMs: number; readonly afterLoadWarmupMs?: number } | { readonly kind: 'operations'; readonly operations: number }
   readonly workloads: readonly string[]
   /** The --distribution override; null: each workload's own. */
   readonly distribution: string | null
@@ -167,7 +167,7 @@ function check(id: string, description: string, comparison: TargetCheck['compari
 
 export function formatStoreReport(report: StoreBenchReport): string {
   const { environment: env, config } = report
-  const window = config.window.kind === 'duration' ? `window ${config.window.durationMs} ms (+${config.window.warmupMs} ms warm-up)` : `${config.window.operations} operations`
+  const window = config.window.kind === 'duration' ? `window ${config.window.durationMs} ms (+${warmups(config.window)} warm-up)` : `${config.window.operations} operations`
   const lines = [
     `shardkv store benchmark (YCSB): node ${env.node}, ${env.platform}/${env.arch}, ${env.cpus} CPUs (${env.cpuModel}), ` +
       `load average ${env.loadAverage1mAtStart.toFixed(2)} at start, ${env.loadAverage1mAtEnd.toFixed(2)} at end`,
@@ -246,4 +246,9 @@ function formatTarget(target: TargetCheck): string {
           : `${target.value.toFixed(2)}x`
   const threshold = Number.isInteger(target.threshold) ? String(target.threshold) : target.threshold.toFixed(2)
   return `  [${status.padEnd(7)}] ${target.description} ${target.comparison} ${threshold}: ${value}`
+}
+
+function warmups(window: { readonly warmupMs: number; readonly afterLoadWarmupMs?: number }): string {
+  const afterLoad = window.afterLoadWarmupMs ?? window.warmupMs
+  return afterLoad === window.warmupMs ? `${window.warmupMs} ms` : `${window.warmupMs} ms, ${afterLoad} ms for the first workload after the load phase`
 }

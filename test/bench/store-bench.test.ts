@@ -185,8 +185,10 @@ t.test('bad values are usage errors, exit 2, naming the flag, nothing on stdout'
 })
 
 t.test('window, compare and sweep options parse to what the harness runs', async (t) => {
-  t.same(resolveWindow({ operations: undefined, durationMs: undefined, warmupMs: undefined }), { kind: 'duration', durationMs: 1000, warmupMs: 250 })
-  t.same(resolveWindow({ operations: undefined, durationMs: 400, warmupMs: undefined }), { kind: 'duration', durationMs: 400, warmupMs: 100 })
+  t.same(resolveWindow({ operations: undefined, durationMs: undefined, warmupMs: undefined }), { kind: 'duration', durationMs: 1000, warmupMs: 250, afterLoadWarmupMs: 1000 })
+  t.same(resolveWindow({ operations: undefined, durationMs: 400, warmupMs: undefined }), { kind: 'duration', durationMs: 400, warmupMs: 100, afterLoadWarmupMs: 400 })
+  t.same(resolveWindow({ operations: undefined, durationMs: 4000, warmupMs: undefined }), { kind: 'duration', durationMs: 4000, warmupMs: 250, afterLoadWarmupMs: 1000 })
+  t.same(resolveWindow({ operations: undefined, durationMs: 400, warmupMs: 0 }), { kind: 'duration', durationMs: 400, warmupMs: 0, afterLoadWarmupMs: 0 }, 'a warm-up given applies to every workload')
   t.same(resolveWindow({ operations: 5, durationMs: undefined, warmupMs: undefined }), { kind: 'operations', operations: 5 })
   t.throws(() => resolveWindow({ operations: 5, durationMs: undefined, warmupMs: 10 }), UsageError)
   t.same(parseCompare('Redis, map'), ['redis', 'map'])
