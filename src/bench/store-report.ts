@@ -167,7 +167,7 @@ function check(id: string, description: string, comparison: TargetCheck['compari
 
 export function formatStoreReport(report: StoreBenchReport): string {
   const { environment: env, config } = report
-  const window = config.window.kind === 'duration' ? `window ${config.window.durationMs} ms (+${warmups(config.window)} warm-up)` : `${config.window.operations} operations`
+  const window = config.window.kind === 'duration' ? `window ${config.window.durationMs} ms (+${warmups(config.window)})` : `${config.window.operations} operations`
   const lines = [
     `shardkv store benchmark (YCSB): node ${env.node}, ${env.platform}/${env.arch}, ${env.cpus} CPUs (${env.cpuModel}), ` +
       `load average ${env.loadAverage1mAtStart.toFixed(2)} at start, ${env.loadAverage1mAtEnd.toFixed(2)} at end`,
@@ -250,5 +250,5 @@ function formatTarget(target: TargetCheck): string {
 
 function warmups(window: { readonly warmupMs: number; readonly afterLoadWarmupMs?: number }): string {
   const afterLoad = window.afterLoadWarmupMs ?? window.warmupMs
-  return afterLoad === window.warmupMs ? `${window.warmupMs} ms` : `${window.warmupMs} ms, ${afterLoad} ms for the first workload after the load phase`
+  return afterLoad === window.warmupMs ? `${window.warmupMs} ms warm-up` : `${window.warmupMs} ms warm-up, ${afterLoad} ms after the load phase`
 }
