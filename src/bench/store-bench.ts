@@ -103,7 +103,7 @@ export async function runStoreBench(config: StoreBenchConfig, onProgress: (progr
       seed: config.seed,
     },
     points,
-    targets: checkStoreTargets(points[0]),
+    targets: checkStoreTargets(points[0], config.system !== undefined),
   }
 }
 

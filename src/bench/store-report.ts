@@ -102,6 +102,14 @@ export const STORE_TARGETS = {
   failoverP50InElectionTimeouts: 3,
 } as const
 
+/** Issue #6, for shardkv served over gRPC (`--target grpc://`): against Redis over loopback. */
+export const NETWORK_TARGETS = {
+  /** Read-only throughput through Pipeline streams, over Redis's (ioredis, pipelined). */
+  readOnlyOverRedis: 1,
+  /** A unary Get's p50, over a Redis GET's. */
+  singleReadP50OverRedis: 2,
+} as const
+
 /** One target's runs (one per driver) as ops/s, percentiles and CPU per op. */
 export function measureTarget(target: TargetName, runs: readonly RunResult[], cpuMicros: number | null, timed: boolean): TargetMeasurement {
   const completed = runs.reduce((sum, run) => sum + run.completed, 0)
@@ -135,10 +143,24 @@ export function measureLoad(target: TargetName, records: number, elapsedMs: numb
   return { target, records, elapsedMs, recordsPerSecond: elapsedMs > 0 ? (records * 1000) / elapsedMs : null }
 }
 
-export function checkStoreTargets(point: StoreBenchPoint | undefined): TargetCheck[] {
+/** The targets of issues #3-#5 on an embedded cluster; over the network (`overNetwork`), issue #6's. */
+export function checkStoreTargets(point: StoreBenchPoint | undefined, overNetwork = false): TargetCheck[] {
   const readOnly = point?.workloads.find((measurement) => measurement.workload === 'C')
   const singleShardkv = point?.singleRead.targets.find((measurement) => measurement.target === 'shardkv')
   const updateHeavy = point?.workloads.find((measurement) => measurement.workload === 'A')
+  if (overNetwork) {
+    const singleRedis = point?.singleRead.targets.find((measurement) => measurement.target === 'redis')
+    return [
+      check('grpc.C.shardkvOverRedis', 'workload C over gRPC Pipeline streams ops/s: shardkv / Redis (ioredis, pipelined)', '>=', NETWORK_TARGETS.readOnlyOverRedis, readOnly?.shardkvOver.redis ?? null),
+      check(
+        'grpc.singleRead.p50OverRedis',
+        'single read, nothing else in flight: unary Get p50 / Redis GET p50',
+        '<=',
+        NETWORK_TARGETS.singleReadP50OverRedis,
+        ratio(singleShardkv?.latency?.p50Us ?? null, singleRedis?.latency?.p50Us ?? null),
+      ),
+    ]
+  }
   return [
     check('C.shardkvOverPostMessage', 'workload C (read only) ops/s: shardkv / postMessage', '>=', STORE_TARGETS.readOnlyOverPostMessage, readOnly?.shardkvOver.postmessage ?? null),
     check('C.shardkvOverRedis', 'workload C (read only) ops/s: shardkv / Redis (ioredis, pipelined)', '>=', STORE_TARGETS.readOnlyOverRedis, readOnly?.shardkvOver.redis ?? null),

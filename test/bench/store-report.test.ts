@@ -3,6 +3,7 @@ import { renderStoreChart, compact } from '../../src/bench/store-chart.js'
 import { shareOf, type RunResult } from '../../src/bench/store-drive.js'
 import { encodeHistogram, mergeEncoded, newHistogram, percentilesOf, recordMs } from '../../src/bench/store-latency.js'
 import { checkStoreTargets, formatStoreReport, measureLoad, measureTarget, measureWorkload, type FailoverResult, type StoreBenchPoint, type StoreBenchReport } from '../../src/bench/store-report.js'
+import type { TargetCheck } from '../../src/bench/report.js'
 import { summarize } from '../../src/bench/store-failover.js'
 
 /** A run whose latencies are `latenciesUs`, measured over `elapsedMs`. */
@@ -112,6 +113,18 @@ t.test('ratios are shardkv over each baseline; the targets are checked on worklo
   const withoutRedis = checkStoreTargets(point({ redis: false, readOnlyRatio: 2, failover: { skipped: 'needs replicas' } }))
   t.same(withoutRedis.map((check) => check.met), [false, null, true, true, true, null], 'a skipped baseline or failover leaves its target unchecked')
   t.same(checkStoreTargets(undefined).map((check) => check.met), [null, null, null, null, null, null])
+  const network = checkStoreTargets(measured, true)
+  t.same(network.map((check) => [check.id, check.met]), [
+    ['grpc.C.shardkvOverRedis', true],
+    ['grpc.singleRead.p50OverRedis', null],
+  ], 'over the network: issue #6’s targets (no Redis single read measured here)')
+  t.equal(network[0]!.value, 2)
+  const unaryCheck = (shardkvUs: number, redisUs: number): TargetCheck => {
+    const singles = [shardkvUs, redisUs].map((latencyUs, index) => measureTarget(index === 0 ? 'shardkv' : 'redis', [run(Array.from({ length: 100 }, () => latencyUs), 1)], 100, true))
+    return checkStoreTargets({ ...measured, singleRead: measureWorkload({ name: 'single-read', description: 'one in flight', distribution: 'zipfian' }, singles) }, true)[1]!
+  }
+  t.equal(unaryCheck(6, 4).met, true, 'a unary Get p50 of 6 µs against 4 µs is within twice')
+  t.equal(unaryCheck(10, 4).met, false, '10 µs against 4 µs is not')
 })
 
 t.test('the text report has a row per workload and target, the ratios, skipped baselines and the targets', async (t) => {
