@@ -185,7 +185,7 @@ export class Replica<C, S> {
       this.appliedIndex = slot.index
     }
     const core = this.started()
-    if (core.snapshotDue && this.snapshotWorthwhile(core)) {
+    if (core.snapshotDue && this.snapshotWorthwhile(core, ctx)) {
       const snapshot: Snapshot<S> = { index: this.appliedIndex, snapshot: this.machine.snapshot() }
       // Stored before the core drops the slots it covers (and before the next acceptor state says so).
       this.storeSnapshot(snapshot, ctx)
@@ -199,10 +199,17 @@ export class Replica<C, S> {
    * the last one: then snapshots cost at most one encoded byte per
    * SNAPSHOT_LOG_RATIO bytes logged, whether the state is tiny or holds
    * millions of keys. Half the log's slot bound forces one anyway, so the log
-   * never fills while the state is large and the writes are small.
+   * never fills while the state is large and the writes are small; and so
+   * does stable storage half full, so that the log never fills it either
+   * (a slot that does not fit there would crash this replica, and again
+   * after every restart, before it could snapshot).
    */
-  private snapshotWorthwhile(core: MultiPaxos<C, S>): boolean {
-    return this.loggedBytes >= SNAPSHOT_LOG_RATIO * this.snapshotBytes || 2 * core.logSize >= core.maxLogSlots
+  private snapshotWorthwhile(core: MultiPaxos<C, S>, ctx: ActorContext): boolean {
+    return (
+      this.loggedBytes >= SNAPSHOT_LOG_RATIO * this.snapshotBytes ||
+      2 * core.logSize >= core.maxLogSlots ||
+      2 * ctx.storage.liveBytes >= ctx.storage.capacityBytes
+    )
   }
 
   private storeSnapshot(snapshot: Snapshot<S>, ctx: ActorContext): void {

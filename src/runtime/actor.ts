@@ -20,6 +20,10 @@ export type TimerId = number
  * leaves either the old or the new value, never a torn one.
  */
 export interface StableStorage {
+  /** The most live bytes (keys, values, record headers) it can hold; a set past it throws ERR_STORAGE_FULL. */
+  readonly capacityBytes: number
+  /** Live bytes now, counted as capacityBytes is. */
+  readonly liveBytes: number
   get(key: string): Uint8Array | undefined
   set(key: string, value: Uint8Array): void
   delete(key: string): void

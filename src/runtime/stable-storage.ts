@@ -94,7 +94,7 @@ export class SharedStableStorage implements StableStorage {
    */
   private readonly entries = new Map<string, StoredRecord>()
   /** Size the live map takes once compacted; decides whether compaction can help. */
-  private liveBytes = 0
+  private live = 0
   private activeRegion = 0
   private publishedBytes = 0
 
@@ -104,6 +104,10 @@ export class SharedStableStorage implements StableStorage {
     this.bytes = new Uint8Array(buffer)
     this.view = new DataView(buffer)
     this.load()
+  }
+
+  get liveBytes(): number {
+    return this.live
   }
 
   /** Bytes of the log in the active region, including superseded records not yet compacted away. */
@@ -124,7 +128,7 @@ export class SharedStableStorage implements StableStorage {
     const previous = this.entries.get(key)
     const valueStart = this.append(RECORD_SET, key, { keyBytes, value })
     const record: StoredRecord = { keyBytes, valueStart, valueLength: value.length }
-    this.liveBytes += recordSizeBytes(record) - (previous === undefined ? 0 : recordSizeBytes(previous))
+    this.live += recordSizeBytes(record) - (previous === undefined ? 0 : recordSizeBytes(previous))
     this.entries.set(key, record)
   }
 
@@ -132,7 +136,7 @@ export class SharedStableStorage implements StableStorage {
     const previous = this.entries.get(key)
     if (previous === undefined) return
     this.append(RECORD_DELETE, key, { keyBytes: previous.keyBytes, value: EMPTY_VALUE })
-    this.liveBytes -= recordSizeBytes(previous)
+    this.live -= recordSizeBytes(previous)
     this.entries.delete(key)
   }
 
@@ -165,7 +169,7 @@ export class SharedStableStorage implements StableStorage {
   private compactInto(region: number, kind: number, key: string, change: Entry): number {
     const previous = this.entries.get(key)
     const changeBytes = kind === RECORD_SET ? entrySizeBytes(change) : 0
-    const compactedBytes = this.liveBytes - (previous === undefined ? 0 : recordSizeBytes(previous)) + changeBytes
+    const compactedBytes = this.live - (previous === undefined ? 0 : recordSizeBytes(previous)) + changeBytes
     if (compactedBytes > this.capacityBytes) {
       throw new ShardKVError(
         'ERR_STORAGE_FULL',
@@ -234,11 +238,11 @@ export class SharedStableStorage implements StableStorage {
     const keyBytes = this.bytes.slice(keyStart, keyStart + keyLength)
     const key = utf8Decoder.decode(keyBytes)
     const previous = this.entries.get(key)
-    if (previous !== undefined) this.liveBytes -= recordSizeBytes(previous)
+    if (previous !== undefined) this.live -= recordSizeBytes(previous)
     if (kind === RECORD_SET) {
       const record: StoredRecord = { keyBytes, valueStart: keyStart + keyLength, valueLength }
       this.entries.set(key, record)
-      this.liveBytes += recordSizeBytes(record)
+      this.live += recordSizeBytes(record)
     } else {
       assert(kind === RECORD_DELETE && valueLength === 0, `stable storage record kind at ${offset} is set or delete, got ${kind}`)
       this.entries.delete(key)
@@ -256,7 +260,7 @@ export class SharedStableStorage implements StableStorage {
 export class MemoryStableStorage implements StableStorage {
   readonly capacityBytes: number
   private readonly entries = new Map<string, Entry>()
-  private liveBytes = 0
+  private live = 0
 
   constructor(capacityBytes: number = DEFAULT_STABLE_STORAGE_BYTES) {
     validateStableStorageCapacity(capacityBytes)
@@ -264,7 +268,11 @@ export class MemoryStableStorage implements StableStorage {
   }
 
   get usedBytes(): number {
-    return this.liveBytes
+    return this.live
+  }
+
+  get liveBytes(): number {
+    return this.live
   }
 
   get(key: string): Uint8Array | undefined {
@@ -276,18 +284,18 @@ export class MemoryStableStorage implements StableStorage {
     validateValue(key, value)
     const entry: Entry = { keyBytes, value: value.slice() }
     const previous = this.entries.get(key)
-    const liveBytes = this.liveBytes + entrySizeBytes(entry) - (previous === undefined ? 0 : entrySizeBytes(previous))
+    const liveBytes = this.live + entrySizeBytes(entry) - (previous === undefined ? 0 : entrySizeBytes(previous))
     if (liveBytes > this.capacityBytes) {
       throw new ShardKVError('ERR_STORAGE_FULL', `stable storage full: live data would take ${liveBytes} bytes, capacity is ${this.capacityBytes}`)
     }
     this.entries.set(key, entry)
-    this.liveBytes = liveBytes
+    this.live = liveBytes
   }
 
   delete(key: string): void {
     const previous = this.entries.get(key)
     if (previous === undefined) return
-    this.liveBytes -= entrySizeBytes(previous)
+    this.live -= entrySizeBytes(previous)
     this.entries.delete(key)
   }
 

@@ -65,8 +65,8 @@ class ListActor implements Actor, ReplicatedMachine<string, ListState> {
 }
 
 /** Adds `count` items of `itemBytes` one at a time (one slot each); `actor` gives the current incarnation. */
-function run(ballastBytes: number, count: number, itemBytes: number): { actor: () => ListActor; sim: Simulator; expected: string[] } {
-  const sim = new Simulator({ seed: 5, minDelayMs: 1, maxDelayMs: 1 })
+function run(ballastBytes: number, count: number, itemBytes: number, storageCapacityBytes?: number): { actor: () => ListActor; sim: Simulator; expected: string[] } {
+  const sim = new Simulator({ seed: 5, minDelayMs: 1, maxDelayMs: 1, ...(storageCapacityBytes === undefined ? {} : { storageCapacityBytes }) })
   let current: ListActor | undefined
   sim.spawn(SELF, () => (current = new ListActor('b'.repeat(ballastBytes))))
   const client = sim.endpoint('client', () => {})
@@ -103,5 +103,13 @@ t.test('a small state with large writes snapshots once the log outweighs it', as
   const taken = actor().snapshotsTaken
   // The state is 4 items of 1 KB; each slot logs one: a snapshot once twice that is logged, every 8 or 9 slots.
   t.ok(taken >= 200 / 12 && taken <= 200 / 6, `${taken} snapshots for 200 slots`)
+  checkRestart(t, sim, actor, expected)
+})
+
+t.test('stable storage half full forces a snapshot, so the log never fills it', async (t) => {
+  // A 16 KB state and 1 KB slots in 40 KB of storage: waiting for a log of twice the state would need 48 KB.
+  const { actor, sim, expected } = run(16_384, 100, 1024, 40_960)
+  t.equal(actor().applied, 100, 'every item applied without the replica running out of storage')
+  t.ok(actor().snapshotsTaken >= 10, `${actor().snapshotsTaken} snapshots`)
   checkRestart(t, sim, actor, expected)
 })
