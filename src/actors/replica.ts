@@ -10,9 +10,9 @@
  *    what it promised and accepted, see AcceptorState);
  * 3. send the messages;
  * 4. apply committed commands, in order;
- * 5. snapshot the machine when the core says one is due and the log has
- *    outgrown the last snapshot, storing it before the core truncates the
- *    log it covers.
+ * 5. snapshot the machine when the core says one is due and it is worth
+ *    its cost (see snapshotWorthwhile), storing it before the core
+ *    truncates the log it covers.
  *
  * Amnesia is handled by stable storage that outlives the worker (the
  * ActorSystem owns it), not by VR-style recovery.
