@@ -22,7 +22,7 @@ import type { KvClient } from '../../src/client/kv-client.js'
 import { ShardKVError } from '../../src/errors.js'
 import { Prng } from '../../src/runtime/prng.js'
 import type { UnreliableOptions } from '../../src/runtime/faults.js'
-import { awaitLeader, keysByOwner, keysForEveryShard, leaderOf, membersOf, startCluster, untilDone } from '../support/cluster.js'
+import { awaitLeader, keysByOwner, keysForEveryShard, killLeader, leaderOf, membersOf, startCluster, untilDone } from '../support/cluster.js'
 
 const SHARDS = 8
 /** Three-node groups, one master unless the masters are the point: few threads on busy cores. */
@@ -90,13 +90,11 @@ function detailOf(result: LinearizabilityResult): string {
   return ''
 }
 
-/** Kills the leader of `group` and waits until another member leads; returns the killed id. */
-async function killLeader(t: Test, cluster: Cluster, group: number | 'master'): Promise<string> {
-  const leader = await awaitLeader(cluster, group)
-  await cluster.faults.kill(leader)
-  const next = await awaitLeader(cluster, group, leader)
-  t.comment(`${group === 'master' ? 'master' : `group ${group}`}: leader ${leader} killed, ${next} took over`)
-  return leader
+/** Kills the leader of `group` and waits until a leader elected since leads; returns the killed id. */
+async function killLeaderAndNote(t: Test, cluster: Cluster, group: number | 'master'): Promise<string> {
+  const { killed, next } = await killLeader(cluster, group)
+  t.comment(`${group === 'master' ? 'master' : `group ${group}`}: leader ${killed} killed, ${next} took over`)
+  return killed
 }
 
 /**
@@ -119,7 +117,7 @@ async function reconfigureUnderFaults(t: Test, transport?: UnreliableOptions): P
   await cluster.move(movedShard, joined)
   expected = move(expected, movedShard, joined)
   // The new owner's leader dies while the shard may still be on its way.
-  await killLeader(t, cluster, joined)
+  await killLeaderAndNote(t, cluster, joined)
   await afterMoreOps(load)
 
   const leader2 = await awaitLeader(cluster, 2)
@@ -156,7 +154,7 @@ function killMasterLeaderWhenJoinStarts(t: Test, cluster: Cluster, known: Config
     const onLeader = (event: LeaderEvent): void => {
       if (event.group === 'master' || Object.hasOwn(known.groups, event.group)) return
       cluster.off('leader', onLeader)
-      killLeader(t, cluster, 'master').then(resolve, reject)
+      killLeaderAndNote(t, cluster, 'master').then(resolve, reject)
     }
     cluster.on('leader', onLeader)
   })
@@ -177,7 +175,7 @@ t.test('master replicas: the master leader killed during Join and Leave; configu
   await killedAtJoin
   await afterMoreOps(load)
   const leaving = untilDone(() => cluster.leave(1))
-  await killLeader(t, cluster, 'master')
+  await killLeaderAndNote(t, cluster, 'master')
   await leaving
   await afterMoreOps(load)
 

@@ -6,7 +6,7 @@
  * lost write or a write applied twice shows as a mismatch.
  */
 import t from 'tap'
-import { awaitLeader, keysByOwner, until, membersOf, mismatches, Model, startCluster, startLoad, whileLoadRuns } from '../support/cluster.js'
+import { awaitLeader, keysByOwner, killLeader, until, membersOf, mismatches, Model, startCluster, startLoad, whileLoadRuns } from '../support/cluster.js'
 
 const SHARDS = 8
 /** Three-node groups; one master (its replication has tests of its own), to keep the threads few on busy cores. */
@@ -18,11 +18,9 @@ t.test('a leader killed mid-write: a new one is elected, no acknowledged write i
   const load = startLoad([cluster.client(), cluster.client(), cluster.client()], model)
   for (const gid of [1, 2, 1]) {
     await whileLoadRuns(load, 30)
-    const leader = await awaitLeader(cluster, gid)
     const killedAtMs = Date.now()
-    await cluster.faults.kill(leader)
-    const next = await awaitLeader(cluster, gid, leader)
-    t.comment(`group ${gid}: ${leader} killed, ${next} elected after ${Date.now() - killedAtMs} ms`)
+    const { killed, next } = await killLeader(cluster, gid)
+    t.comment(`group ${gid}: ${killed} killed, ${next} elected after ${Date.now() - killedAtMs} ms`)
   }
   await whileLoadRuns(load, 30)
   await load.stop()

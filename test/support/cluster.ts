@@ -188,6 +188,25 @@ export async function awaitLeader(cluster: Cluster, group: number | 'master', no
   }
 }
 
+/**
+ * Kills the leader of `group` and waits (bounded) until a leader elected
+ * after the kill leads: another member, or the killed one itself once the
+ * supervisor has restarted it (it keeps its log, so it may win the election).
+ */
+export async function killLeader(cluster: Cluster, group: number | 'master', timeoutMs = 20_000): Promise<{ readonly killed: string; readonly next: string }> {
+  const killed = await awaitLeader(cluster, group)
+  const restartsOf = (id: string): number => cluster.actors().find((actor) => actor.id === id)?.restarts ?? 0
+  const restartsBefore = restartsOf(killed)
+  await cluster.faults.kill(killed)
+  const startMs = Date.now()
+  for (;;) {
+    const leader = leaderOf(cluster, group)
+    if (leader !== undefined && (leader !== killed || restartsOf(killed) > restartsBefore)) return { killed, next: leader }
+    if (Date.now() - startMs > timeoutMs) throw new Error(`group ${group} elected no leader after ${killed} was killed, within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 /** The ids of group `gid`'s nodes. */
 export function membersOf(cluster: Cluster, gid: number): string[] {
   return cluster.actors().filter((actor) => actor.gid === gid).map((actor) => actor.id)
