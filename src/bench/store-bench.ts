@@ -152,22 +152,22 @@ interface RoundResult {
 }
 
 /** Per target, the median of its rounds by throughput, with every round's throughput (one round: as measured). */
-export function medianRuns(rounds: readonly (readonly TargetMeasurement[])[]): TargetMeasurement[] {
-  if (rounds.length === 1) return [...rounds[0]!]
-  return rounds[0]!.map(({ target }) => {
-    const runs = rounds.map((round) => round.find((measurement) => measurement.target === target)).filter((run) => run !== undefined)
-    const sorted = [...runs].sort((a, b) => (a.opsPerSecond ?? -1) - (b.opsPerSecond ?? -1))
-    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsOpsPerSecond: runs.map((run) => run.opsPerSecond) }
-  })
+function medianRuns(rounds: readonly (readonly TargetMeasurement[])[]): TargetMeasurement[] {
+  return medianPerTarget(rounds, (run) => run.opsPerSecond ?? -1, (median, runs) => ({ ...median, roundsOpsPerSecond: runs.map((run) => run.opsPerSecond) }))
 }
 
 /** Per target, the median load phase by time, with every round's time (one round: as measured). */
-export function medianLoads(rounds: readonly (readonly LoadMeasurement[])[]): LoadMeasurement[] {
+function medianLoads(rounds: readonly (readonly LoadMeasurement[])[]): LoadMeasurement[] {
+  return medianPerTarget(rounds, (run) => run.elapsedMs, (median, runs) => ({ ...median, roundsElapsedMs: runs.map((run) => run.elapsedMs) }))
+}
+
+/** Per target (in the first round's order), its median round by `rank`, marked by `withRounds` with all of them. */
+function medianPerTarget<M extends { readonly target: TargetName }>(rounds: readonly (readonly M[])[], rank: (run: M) => number, withRounds: (median: M, runs: readonly M[]) => M): M[] {
   if (rounds.length === 1) return [...rounds[0]!]
   return rounds[0]!.map(({ target }) => {
     const runs = rounds.map((round) => round.find((measurement) => measurement.target === target)).filter((run) => run !== undefined)
-    const sorted = [...runs].sort((a, b) => a.elapsedMs - b.elapsedMs)
-    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsElapsedMs: runs.map((run) => run.elapsedMs) }
+    const sorted = [...runs].sort((a, b) => rank(a) - rank(b))
+    return withRounds(sorted[Math.floor((sorted.length - 1) / 2)]!, runs)
   })
 }
 
