@@ -355,7 +355,8 @@ export class Cluster {
     for (const id of members) {
       this.gidOfActor.set(id, gid)
       const spec = { id, kind: 'storage', module: STORAGE_MODULE, exportName: 'StorageNodeActor', args, supervisor: group.supervisor }
-      await this.system.spawn({ ...spec, stableStorageBytes: STORAGE_NODE_STABLE_BYTES })
+      // The read view lets clients answer gets in their own thread while this node leads (view-publisher.ts).
+      await this.system.spawn({ ...spec, stableStorageBytes: STORAGE_NODE_STABLE_BYTES, readView: { shards } })
     }
     return group
   }
@@ -420,11 +421,11 @@ export class Cluster {
   }
 
   private clientTotals(): ClusterStats['clients'] {
-    const totals = { count: 0, ops: 0, retries: 0, timeouts: 0, wrongGroup: 0, notReady: 0, outstanding: 0, configNum: -1 }
+    const totals = { count: 0, ops: 0, viewReads: 0, retries: 0, timeouts: 0, wrongGroup: 0, notReady: 0, outstanding: 0, configNum: -1 }
     for (const client of this.clients) {
       const stats = client.stats()
       totals.count++
-      for (const name of ['ops', 'retries', 'timeouts', 'wrongGroup', 'notReady', 'outstanding'] as const) totals[name] += stats[name]
+      for (const name of ['ops', 'viewReads', 'retries', 'timeouts', 'wrongGroup', 'notReady', 'outstanding'] as const) totals[name] += stats[name]
       totals.configNum = Math.max(totals.configNum, stats.configNum)
     }
     return totals

@@ -155,6 +155,11 @@ export class Replica<C, S> {
     return this.started().canReadLocally(this.appliedIndex)
   }
 
+  /** Until when (ctx.now() time) canReadLocally stays true if nothing else happens; -Infinity when it is false. */
+  localReadsUntil(): number {
+    return this.started().localReadsUntil(this.appliedIndex)
+  }
+
   /** Queues `command` for the next slot (group commit); call `flush` once the event's proposals are in. */
   propose(command: C): ProposeResult {
     return this.started().propose(command)

@@ -60,6 +60,7 @@ import {
   type StoreMessage,
 } from './messages.js'
 import { Replica } from './replica.js'
+import { ViewPublisher } from './view-publisher.js'
 import type { Config } from './shard-config.js'
 import { isWellFormedConfig, StorageState, type StorageOp, type StorageResult, type StorageStateOptions } from './storage-state.js'
 
@@ -175,6 +176,8 @@ export class StorageNodeActor implements Actor {
   /** Per receiving gid, the member that last acked a push: probably its leader. */
   private readonly ackingMember = new Map<number, string>()
   private lastRoleReportMs = Number.NEGATIVE_INFINITY
+  /** Mirrors the served state into the read view while this node leads with a lease. */
+  private publisher = new ViewPublisher(undefined)
 
   constructor(args: StorageNodeArgs) {
     this.args = args
@@ -189,12 +192,15 @@ export class StorageNodeActor implements Actor {
 
   start(ctx: ActorContext): void {
     this.ctx = ctx
+    this.publisher = new ViewPublisher(ctx.readView)
+    this.publisher.start()
     this.replicaValue = new Replica<GroupCommand, Uint8Array>(
       {
         apply: (command) => this.applyCommitted(command),
         snapshot: () => this.state.snapshot(),
         restore: (bytes) => {
           this.state = StorageState.restore(this.stateOptions, bytes)
+          this.publisher.invalidate()
         },
       },
       {
@@ -222,6 +228,12 @@ export class StorageNodeActor implements Actor {
   afterBatch(ctx: ActorContext): void {
     this.ctx = ctx
     this.replica.flush(ctx)
+    this.publisher.publish(this.state, this.replica.isLeader ? this.replica.localReadsUntil() : Number.NEGATIVE_INFINITY)
+  }
+
+  /** An orderly stop (the group left, or the cluster closes): readers stop asking the view. */
+  stop(): void {
+    this.publisher.invalidate()
   }
 
   /** This node's Paxos role (for inspection: debugging dumps, tests). */
@@ -375,6 +387,8 @@ export class StorageNodeActor implements Actor {
     const ctx = this.ctx!
     const wasSettled = this.state.isSettled
     const result = this.state.apply(command)
+    // Before the answer: a client that saw its write acknowledged may read the view next.
+    this.publisher.applied(this.state, command)
     const identity = identityOf(command)
     const proposal = this.pending.get(identity)
     if (proposal !== undefined) {
@@ -406,6 +420,7 @@ export class StorageNodeActor implements Actor {
       this.sendPushes(ctx)
       return
     }
+    this.publisher.invalidate()
     // Whatever we proposed may still commit under the next leader; its askers retry and the duplicate table answers.
     this.pending.clear()
     this.pollSeq = undefined

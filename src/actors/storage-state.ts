@@ -204,6 +204,12 @@ export class StorageState {
     return state
   }
 
+  /** The data of `shard` while this group serves it (owned and arrived); undefined otherwise. Read only. */
+  servingData(shard: number): ReadonlyMap<string, StoredValue> | undefined {
+    const slot = this.slots.get(shard)
+    return slot?.phase === 'serving' ? slot.data : undefined
+  }
+
   /** The group `shard` is being handed to; undefined unless it is handing off. */
   handOffTarget(shard: number): number | undefined {
     const slot = this.slots.get(shard)

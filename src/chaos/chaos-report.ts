@@ -29,6 +29,8 @@ export interface ChaosReport {
   readonly workload: { readonly clients: number; readonly inflightPerClient: number; readonly keys: number }
   /** The workload's operations (the final reads are counted apart). */
   readonly operations: OperationCounts
+  /** Of the workload's gets, those answered from a leader's read view (the rest asked a leader). */
+  readonly viewReads: number
   readonly faults: {
     readonly injected: FaultCounts
     readonly total: number
@@ -56,7 +58,7 @@ export function formatChaosReport(report: ChaosReport): string {
     `shardkv chaos: seed ${report.seed}, ${report.durationMs / 1000} s, fault every ${report.faultIntervalMs} ms`,
     `cluster       ${cluster.groups} groups x ${cluster.replicas} replicas, ${cluster.masters} masters, ${cluster.shards} shards, op timeout ${cluster.opTimeoutMs} ms`,
     `workload      ${workload.clients} clients x ${workload.inflightPerClient} in flight over ${workload.keys} keys`,
-    `operations    ${operations.total} run: ${operations.ok} ok, ${operations.failed} failed, ${operations.unknown} unknown (timed out)`,
+    `operations    ${operations.total} run: ${operations.ok} ok, ${operations.failed} failed, ${operations.unknown} unknown (timed out); ${report.viewReads} gets answered from read views`,
     `faults        ${faults.total} injected: ${kinds}; ${skipped} skipped at budget; ${faults.restarts} restarts, ${faults.escalations} escalations`,
     `settle        ${report.settle.settled ? 'settled' : 'NOT settled'} after ${Math.round(report.settle.waitedMs)} ms`,
     `final reads   ${finalReads.read}/${finalReads.keys} keys read (${finalReads.attempts} attempts)`,

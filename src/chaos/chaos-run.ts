@@ -100,6 +100,7 @@ async function runOn(cluster: Cluster, options: ChaosOptions): Promise<ChaosRepo
     cluster: { groups: domains.length - 1, replicas: domains[1]?.members.length ?? 0, masters: domains[0]!.members.length, shards, opTimeoutMs: options.opTimeoutMs },
     workload: { clients: options.clients, inflightPerClient: options.inflight, keys: options.keys },
     operations: countOperations(history.filter((entry) => entry.clientId !== FINAL_READ_CLIENT)),
+    viewReads: workload.viewReads,
     faults: { injected: runner.injected, total: runner.total, skipped: runner.skipped, restarts: restarts.restarts, escalations: restarts.escalations },
     settle,
     finalReads: { keys: keys.length, read: finalReads.values.size, attempts: finalReads.attempts },

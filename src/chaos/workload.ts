@@ -51,6 +51,7 @@ export class Workload {
   readonly counts: LiveCounts = { ok: 0, failed: 0, unknown: 0 }
   private stopped = false
   private readonly loops: Promise<void>[] = []
+  private readonly clients: KvClient[] = []
   /** A bug a loop hit (not an operating error): the run stops and reports it. */
   private failure: unknown
 
@@ -63,6 +64,7 @@ export class Workload {
   start(cluster: Cluster, random: Prng): void {
     for (let index = 0; index < this.options.clients; index++) {
       const client = cluster.client()
+      this.clients.push(client)
       const state = { clientId: `c${index}`, random: random.fork(), nextSeq: 0 }
       for (let slot = 0; slot < this.options.inflight; slot++) {
         this.loops.push(
@@ -73,6 +75,11 @@ export class Workload {
         )
       }
     }
+  }
+
+  /** Gets answered from a leader's read view in this thread (the rest asked a leader). */
+  get viewReads(): number {
+    return this.clients.reduce((sum, client) => sum + client.stats().viewReads, 0)
   }
 
   /** Issues no new operation; resolves when those in flight settle or `boundMs` passes (those still out stay unknown). */

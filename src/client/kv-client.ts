@@ -35,6 +35,7 @@ import { shardOf } from '../actors/shard-hash.js'
 import { DEFAULT_MAX_APPLIED_PER_CLIENT } from '../actors/storage-state.js'
 import { ShardKVError } from '../errors.js'
 import type { Endpoint } from '../runtime/endpoint.js'
+import { NOT_IN_VIEW, sharedClockMs, type ViewRead } from '../runtime/read-view.js'
 import { ConfigCache, type Route } from './config-cache.js'
 import { checkKey, checkValue, type ValueLimits } from './limits.js'
 import { MasterClient } from './master-client.js'
@@ -53,6 +54,8 @@ export interface ClientSettings extends ValueLimits {
 export interface ClientStats {
   /** Operations started (validation failures excluded). */
   readonly ops: number
+  /** Gets answered from a leader's read view in the client's own thread (counted in ops too). */
+  readonly viewReads: number
   /** Attempts beyond each operation's first. */
   readonly retries: number
   readonly timeouts: number
@@ -96,7 +99,7 @@ export class KvClient {
   private readonly retryMemory = new RetryMemory()
   private outstanding = 0
   private nextSeq = 1
-  private readonly counters: Counters = { ops: 0, retries: 0, timeouts: 0, wrongGroup: 0, notReady: 0 }
+  private readonly counters: Counters = { ops: 0, viewReads: 0, retries: 0, timeouts: 0, wrongGroup: 0, notReady: 0 }
 
   /** `onClosed` runs once when the client closes, for whoever keeps track of it. */
   constructor(
@@ -114,8 +117,20 @@ export class KvClient {
     await this.run('put', key, value)
   }
 
-  /** The value under `key`, in the type it was stored; undefined when absent. */
+  /**
+   * The value under `key`, in the type it was stored; undefined when absent.
+   * Answered in this thread from the leader's read view when it can be
+   * (readFromView), else by asking the leader.
+   */
   async get(key: string): Promise<Value | undefined> {
+    this.rpc.assertOpen()
+    checkKey(key, this.settings)
+    const viewed = this.readFromView(key, shardOf(key, this.settings.shards))
+    if (viewed !== NOT_IN_VIEW) {
+      this.counters.ops++
+      this.counters.viewReads++
+      return viewed
+    }
     return (await this.run('get', key, undefined)).value
   }
 
@@ -291,6 +306,31 @@ export class KvClient {
       if (isSendFailure(error)) return Promise.resolve(SEND_REFUSED)
       return Promise.reject(error)
     }
+  }
+
+  /**
+   * A get answered from the read view of the shard's group's leader (the
+   * member believed to lead first, then the others): what that leader would
+   * answer now, while its lease lasts (see view-publisher.ts). NOT_IN_VIEW
+   * when no member's view answers: no configuration yet, no lease (an
+   * election, a leader cut off), the shard not served there (moved, on its
+   * way, too large for the view), or the value too large to keep in it.
+   */
+  private readFromView(key: string, shard: number): ViewRead {
+    const route = this.config.route(shard)
+    if (route === undefined) return NOT_IN_VIEW
+    const nowMs = sharedClockMs()
+    const believedView = this.rpc.readView(route.member)
+    // Not `?.get() ?? NOT_IN_VIEW`: undefined (absent) is an answer.
+    const believed = believedView === undefined ? NOT_IN_VIEW : believedView.get(shard, key, nowMs)
+    if (believed !== NOT_IN_VIEW) return believed
+    for (const member of this.config.current!.groups[route.gid]!) {
+      const view = member === route.member ? undefined : this.rpc.readView(member)
+      if (view === undefined || !view.serves(shard, nowMs)) continue
+      this.config.changeMember(route.gid, member)
+      return view.get(shard, key, nowMs)
+    }
+    return NOT_IN_VIEW
   }
 
   /** The route when the configuration has one and its member is wired: the common case, without an await. */

@@ -22,6 +22,7 @@ import type { KvReply, MasterReply, StatusReply } from '../actors/messages.js'
 import { assert, ShardKVError } from '../errors.js'
 import type { Message } from '../runtime/actor.js'
 import type { Endpoint } from '../runtime/endpoint.js'
+import type { ReadViewReader } from '../runtime/read-view.js'
 
 export type Reply = KvReply | MasterReply | StatusReply
 export type ReplyType = Reply['type']
@@ -74,6 +75,11 @@ export class RpcChannel {
 
   has(id: string): boolean {
     return this.endpoint.has(id)
+  }
+
+  /** A reader of actor `id`'s read view, when it publishes one. */
+  readView(id: string): ReadViewReader | undefined {
+    return this.endpoint.readView(id)
   }
 
   /**

@@ -242,10 +242,17 @@ export class MultiPaxos<C, S = unknown> {
    * state holds every acknowledged write.
    */
   canReadLocally(appliedIndex: number): boolean {
+    return this.options.lease !== undefined && this.options.lease.now() < this.localReadsUntil(appliedIndex)
+  }
+
+  /**
+   * Until when (lease.now() time) canReadLocally stays true if nothing else
+   * happens: the lease's end once the barrier is applied, else -Infinity.
+   */
+  localReadsUntil(appliedIndex: number): number {
     const leader = this.leaderState
-    const lease = this.options.lease
-    if (leader === undefined || lease === undefined || appliedIndex < leader.barrier) return false
-    return lease.now() < leader.leaseEndsAtMs
+    if (leader === undefined || this.options.lease === undefined || appliedIndex < leader.barrier) return Number.NEGATIVE_INFINITY
+    return leader.leaseEndsAtMs
   }
 
   propose(command: C): ProposeResult {

@@ -11,7 +11,7 @@ import { ShardKVError } from '../errors.js'
 import { ControlBlock } from './control-block.js'
 import type { ActorSpec } from './system.js'
 import type { Child, Supervisor } from './supervisor.js'
-import type { NodeWiring, PeerWiring } from './transport.js'
+import type { NodeWiring, PeerWiring, ReadViewWiring } from './transport.js'
 import type { HostOptions, WorkerControl, WorkerInit, WorkerStats } from './worker-host.js'
 
 const WORKER_HOST_URL = new URL('./worker-host.js', import.meta.url)
@@ -30,6 +30,8 @@ export interface CellEnvironment {
   readonly hostOptions: HostOptions
   readonly control: SharedArrayBuffer
   readonly storage: SharedArrayBuffer
+  /** The actor's read view, when it has one; like storage, it outlives incarnations. */
+  readonly readView: ReadViewWiring | undefined
   /** The cell's current wiring: every peer that exists now. */
   wiring(id: string): NodeWiring
   failed(cell: ActorCell, reason: string): void
@@ -142,6 +144,7 @@ export class ActorCell implements Child {
       args: this.spec.args,
       control: this.env.control,
       storage: this.env.storage,
+      readView: this.env.readView,
       controlPort: channel.port2,
       options: this.env.hostOptions,
     }

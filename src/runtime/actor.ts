@@ -30,6 +30,28 @@ export interface StableStorage {
   keys(): string[]
 }
 
+/**
+ * A table the actor publishes for other threads of the process to read
+ * without messaging it (read-view.ts has the layout and its guarantees):
+ * values by shard and key, which shards it answers for, and until when. A
+ * reader answers a key only for a served shard while the lease runs. The
+ * buffer outlives the worker, so a restarted actor must reset() it.
+ */
+export interface ReadView {
+  /** Nothing served, nothing recorded, no lease. */
+  reset(): void
+  /** Readers may answer until `endMs`, in this context's now() time; -Infinity: not at all. */
+  setLeaseEnd(endMs: number): void
+  /** Turns a shard's answers on (once all its keys are recorded) or off; false for a shard that overflowed the view (see set). */
+  setServing(shard: number, serving: boolean): boolean
+  isServing(shard: number): boolean
+  /** Records a key's value; false when the shard no longer fits: its keys are dropped and it is not served until reloaded (clearShard) or reset. */
+  set(shard: number, key: string, value: string | Uint8Array): boolean
+  delete(shard: number, key: string): void
+  /** Stops serving `shard` and drops its keys. */
+  clearShard(shard: number): void
+}
+
 export interface ActorContext<M extends Message = Message> {
   /** This actor's id. */
   readonly self: string
@@ -49,6 +71,8 @@ export interface ActorContext<M extends Message = Message> {
   /** Uniform in [0, 1); seeded in the simulator. */
   random(): number
   readonly storage: StableStorage
+  /** This actor's read view, when its spawn asked for one (ActorSpec.readView); none in the simulator. */
+  readonly readView?: ReadView
 }
 
 export interface Actor<M extends Message = Message> {

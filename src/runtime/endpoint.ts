@@ -16,6 +16,7 @@ import { setImmediate as yieldToMacrotask } from 'node:timers/promises'
 import { ShardKVError } from '../errors.js'
 import type { Message } from './actor.js'
 import type { OutboxOptions } from './mailbox.js'
+import { ReadViewReader } from './read-view.js'
 import { Transport, type NodeWiring, type PeerWiring } from './transport.js'
 
 export interface EndpointDescriptor {
@@ -52,6 +53,8 @@ export class Endpoint {
   /** True from the start of a delivery batch until its continuations have run and it is flushed. */
   private delivering = false
   private open = true
+  /** Readers of the peers' read views, by peer id. */
+  private readonly views = new Map<string, ReadViewReader>()
 
   static connect(descriptor: EndpointDescriptor): Endpoint {
     const claim = new Int32Array(descriptor.claim)
@@ -70,6 +73,7 @@ export class Endpoint {
       random: Math.random,
       nowMs: () => performance.now(),
     })
+    for (const peer of descriptor.wiring.peers) this.addView(peer)
     this.channel = new BroadcastChannel(descriptor.channel)
     this.channel.onmessage = (event) => this.onSystemMessage((event as { data: EndpointMessage }).data)
     this.channel.postMessage({ type: 'hello' } satisfies EndpointMessage)
@@ -90,6 +94,11 @@ export class Endpoint {
 
   has(id: string): boolean {
     return this.transport.has(id)
+  }
+
+  /** A reader of peer `id`'s read view, when it publishes one (ActorContext.readView). */
+  readView(id: string): ReadViewReader | undefined {
+    return this.views.get(id)
   }
 
   peerIds(): string[] {
@@ -157,6 +166,7 @@ export class Endpoint {
         return
       case 'disconnect':
         this.transport.disconnect(message.id)
+        this.views.delete(message.id)
         return
       case 'closed':
         this.shutDown(new ShardKVError('ERR_CLOSED', 'the cluster was closed'))
@@ -173,6 +183,11 @@ export class Endpoint {
 
   private connectPeer(peer: PeerWiring): void {
     if (!this.transport.has(peer.id)) this.transport.connect(peer)
+    this.addView(peer)
+  }
+
+  private addView(peer: PeerWiring): void {
+    if (peer.readView !== undefined && !this.views.has(peer.id)) this.views.set(peer.id, new ReadViewReader(peer.readView.buffer, peer.readView.shards))
   }
 
   private shutDown(reason: ShardKVError): void {

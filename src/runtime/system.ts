@@ -20,7 +20,8 @@ import { createLaneBuffer, DEFAULT_LANE_CAPACITY_BYTES } from './lane.js'
 import { createDoorbellBuffer, type OutboxOptions } from './mailbox.js'
 import { createStableStorageBuffer, DEFAULT_STABLE_STORAGE_BYTES } from './stable-storage.js'
 import { Supervisor, type EscalateEvent, type RestartEvent, type SupervisorOptions } from './supervisor.js'
-import type { NodeWiring, PeerWiring } from './transport.js'
+import { createReadViewBuffer } from './read-view.js'
+import type { NodeWiring, PeerWiring, ReadViewWiring } from './transport.js'
 import type { HostOptions, WorkerStats } from './worker-host.js'
 
 export interface ActorSystemOptions {
@@ -48,6 +49,8 @@ export interface ActorSpec extends ActorModule {
   readonly supervisor?: string
   /** Most live bytes this actor keeps in stable storage; default the system's `stableStorageBytes`. */
   readonly stableStorageBytes?: number
+  /** Gives the actor a read view (ActorContext.readView) of `shards` shards in a buffer of `bytes` (default DEFAULT_READ_VIEW_BYTES), which endpoints read. */
+  readonly readView?: { readonly shards: number; readonly bytes?: number }
 }
 
 export interface ActorInfo {
@@ -71,6 +74,7 @@ interface NodeRecord {
   readonly address: number
   readonly doorbell: SharedArrayBuffer
   readonly isEndpoint: boolean
+  readonly readView?: ReadViewWiring | undefined
 }
 
 interface EndpointRecord extends NodeRecord {
@@ -139,8 +143,10 @@ export class ActorSystem extends EventEmitter {
   async spawn(spec: ActorSpec): Promise<void> {
     this.assertOpen()
     const supervisor = this.supervisorNamed(spec.supervisor ?? ROOT)
-    const node = this.addNode(spec.id, false)
-    const cell = new ActorCell(spec, node.address, supervisor.id, this.cellEnvironment(spec.stableStorageBytes ?? this.options.stableStorageBytes))
+    const readView: ReadViewWiring | undefined =
+      spec.readView === undefined ? undefined : { buffer: createReadViewBuffer(spec.readView.shards, spec.readView.bytes), shards: spec.readView.shards }
+    const node = this.addNode(spec.id, false, readView)
+    const cell = new ActorCell(spec, node.address, supervisor.id, this.cellEnvironment(spec.stableStorageBytes ?? this.options.stableStorageBytes, readView))
     this.cells.set(spec.id, cell)
     await this.wireToPeers(node)
     await supervisor.add(cell)
@@ -244,7 +250,7 @@ export class ActorSystem extends EventEmitter {
     return supervisor
   }
 
-  private cellEnvironment(stableStorageBytes: number): CellEnvironment {
+  private cellEnvironment(stableStorageBytes: number, readView: ReadViewWiring | undefined): CellEnvironment {
     const hostOptions: HostOptions = {
       spinMicros: this.options.spinMicros,
       heartbeatMs: this.options.heartbeatMs,
@@ -258,14 +264,15 @@ export class ActorSystem extends EventEmitter {
       hostOptions,
       control: createControlBuffer(),
       storage: createStableStorageBuffer(stableStorageBytes),
+      readView,
       wiring: (id) => this.wiringOf(this.nodes.get(id)!),
       failed: (cell, reason) => this.supervisorNamed(cell.supervisorName).failed(cell.id, reason),
     }
   }
 
-  private addNode(id: string, isEndpoint: boolean): NodeRecord {
+  private addNode(id: string, isEndpoint: boolean, readView?: ReadViewWiring): NodeRecord {
     if (this.nodes.has(id)) throw new ShardKVError('ERR_INVALID_OPTION', `id "${id}" is already used by an actor or endpoint; ids are unique`)
-    const node: NodeRecord = { id, address: this.allocateAddress(), doorbell: createDoorbellBuffer(), isEndpoint }
+    const node: NodeRecord = { id, address: this.allocateAddress(), doorbell: createDoorbellBuffer(), isEndpoint, readView }
     for (const peer of this.nodes.values()) {
       if (peer.isEndpoint && isEndpoint) continue
       this.lanes.set(laneKey(id, peer.id), createLaneBuffer(this.options.laneCapacityBytes))
@@ -328,6 +335,7 @@ export class ActorSystem extends EventEmitter {
       outLane: this.lanes.get(laneKey(self, peer.id))!,
       peerDoorbell: peer.doorbell,
       inLane: this.lanes.get(laneKey(peer.id, self))!,
+      ...(peer.readView === undefined ? {} : { readView: peer.readView }),
     }
   }
 

@@ -18,6 +18,14 @@ export interface PeerWiring {
   readonly peerDoorbell: SharedArrayBuffer
   /** The lane the peer writes to reach this node. */
   readonly inLane: SharedArrayBuffer
+  /** The peer's read view (ActorContext.readView), when it has one. */
+  readonly readView?: ReadViewWiring
+}
+
+/** Where a read view lives, for the threads that read it. */
+export interface ReadViewWiring {
+  readonly buffer: SharedArrayBuffer
+  readonly shards: number
 }
 
 /** Everything a thread needs to join the network as `id`; structured-cloneable. */

@@ -14,12 +14,13 @@ import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:time
 import { workerData, type MessagePort } from 'node:worker_threads'
 import { expose } from 'comlink'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
-import type { Actor, ActorConstructor, ActorContext, ActorModule, Message, TimerId } from './actor.js'
+import type { Actor, ActorConstructor, ActorContext, ActorModule, Message, ReadView, TimerId } from './actor.js'
 import { ControlBlock } from './control-block.js'
 import type { OutboxOptions } from './mailbox.js'
+import { ReadViewWriter } from './read-view.js'
 import { SharedStableStorage } from './stable-storage.js'
 import { TimerQueue } from './timers.js'
-import { Transport, type NodeWiring, type PeerWiring, type TransportStats } from './transport.js'
+import { Transport, type NodeWiring, type PeerWiring, type ReadViewWiring, type TransportStats } from './transport.js'
 
 export interface HostOptions {
   readonly spinMicros: number
@@ -39,6 +40,7 @@ export interface WorkerInit {
   readonly args: unknown
   readonly control: SharedArrayBuffer
   readonly storage: SharedArrayBuffer
+  readonly readView: ReadViewWiring | undefined
   readonly controlPort: MessagePort
   readonly options: HostOptions
 }
@@ -67,6 +69,7 @@ class Host implements ActorContext {
   readonly self: string
   sender: string
   readonly storage: SharedStableStorage
+  readonly readView: ReadView | undefined
   private readonly timers = new TimerQueue<Message>()
   private readonly transport: Transport
   private readonly control: ControlBlock
@@ -81,6 +84,7 @@ class Host implements ActorContext {
     this.self = init.wiring.id
     this.sender = this.self
     this.storage = new SharedStableStorage(init.storage)
+    this.readView = init.readView === undefined ? undefined : hostReadView(new ReadViewWriter(init.readView.buffer, init.readView.shards))
     this.control = new ControlBlock(init.control)
     this.transport = new Transport(init.wiring, {
       spinMicros: init.options.spinMicros,
@@ -217,3 +221,20 @@ async function main(init: WorkerInit): Promise<void> {
 }
 
 await main(workerData as WorkerInit)
+
+/**
+ * The actor's side of its read view. Lease ends arrive in now() time, which
+ * is this thread's performance.now(); readers compare them with
+ * sharedClockMs(), the same instant counted from the process-wide time origin.
+ */
+function hostReadView(writer: ReadViewWriter): ReadView {
+  return {
+    reset: () => writer.reset(),
+    setLeaseEnd: (endMs) => writer.setLeaseEnd(endMs === Number.NEGATIVE_INFINITY ? endMs : performance.timeOrigin + endMs),
+    setServing: (shard, serving) => writer.setServing(shard, serving),
+    isServing: (shard) => writer.isServing(shard),
+    set: (shard, key, value) => writer.set(shard, key, value),
+    delete: (shard, key) => writer.delete(shard, key),
+    clearShard: (shard) => writer.clearShard(shard),
+  }
+}
