@@ -74,9 +74,11 @@ export const NOT_IN_VIEW: unique symbol = Symbol('not in view')
 export type ViewValue = string | Uint8Array
 export type ViewRead = ViewValue | undefined | typeof NOT_IN_VIEW
 
+const TIME_ORIGIN_MS = performance.timeOrigin
+
 /** The milliseconds clock every thread of this process shares. */
 export function sharedClockMs(): number {
-  return performance.timeOrigin + performance.now()
+  return TIME_ORIGIN_MS + performance.now()
 }
 
 export function createReadViewBuffer(shards: number, bytes = DEFAULT_READ_VIEW_BYTES): SharedArrayBuffer {
@@ -115,6 +117,21 @@ function hashOf(shard: number, bytes: Uint8Array, length: number): number {
 }
 
 const encoder = new TextEncoder()
+
+/**
+ * Writes `key`'s UTF-8 into `scratch` (which must hold key.length * 3
+ * bytes) and returns its length. ASCII keys, the common case, are copied by
+ * a loop: cheaper than a call into the encoder for keys of a few dozen bytes.
+ */
+function encodeKeyInto(key: string, scratch: Uint8Array): number {
+  const length = key.length
+  for (let index = 0; index < length; index++) {
+    const code = key.charCodeAt(index)
+    if (code >= 0x80) return encoder.encodeInto(key, scratch).written
+    scratch[index] = code
+  }
+  return length
+}
 
 /** The geometry both sides derive from the buffer and the shard count. */
 class Geometry {
@@ -287,7 +304,7 @@ export class ReadViewWriter {
   private encodeKey(key: string): number {
     const most = key.length * 3
     if (this.scratch.length < most) this.scratch = new Uint8Array(Math.max(most, 2 * this.scratch.length))
-    return encoder.encodeInto(key, this.scratch).written
+    return encodeKeyInto(key, this.scratch)
   }
 
   /** Points the key's slot at record `ref` (in 4-byte units, plus one). */
@@ -401,11 +418,14 @@ export class ReadViewWriter {
 export class ReadViewReader {
   private readonly geometry: Geometry
   private readonly leaseWords: Int32Array
+  /** The whole buffer as a Buffer, to decode strings from without a view object per read. */
+  private readonly whole: Buffer
   private scratch = new Uint8Array(1024)
 
   constructor(buffer: SharedArrayBuffer, shards: number) {
     this.geometry = new Geometry(buffer, shards)
     this.leaseWords = this.geometry.words
+    this.whole = Buffer.from(buffer)
   }
 
   /** Whether the view answers for `shard` at `nowMs` (sharedClockMs() time). */
@@ -442,12 +462,12 @@ export class ReadViewReader {
   private encodeKey(key: string): number {
     const most = key.length * 3
     if (this.scratch.length < most) this.scratch = new Uint8Array(Math.max(most, 2 * this.scratch.length))
-    return encoder.encodeInto(key, this.scratch).written
+    return encodeKeyInto(key, this.scratch)
   }
 
   /** Every offset and length read is bounded: a lookup racing a rebuild may read nonsense, never out of range. */
   private lookup(shard: number, keyLength: number): ViewRead {
-    const { words, bytes, buffer, halfStart, halfBytes } = this.geometry
+    const { words, bytes, halfStart, halfBytes } = this.geometry
     const half = words[ACTIVE_HALF]! & 1
     const slots = words[INDEX_SLOTS]!
     if (!(slots >= MIN_INDEX_SLOTS && slots * 4 < halfBytes && (slots & (slots - 1)) === 0)) return NOT_IN_VIEW
@@ -478,7 +498,7 @@ export class ReadViewReader {
       if (!same) continue
       const valueBytes = words[word + 2]!
       if (valueBytes === NOT_CACHED || valueBytes < 0 || valueAt + valueBytes > arenaEnd) return NOT_IN_VIEW
-      if (words[word + 3] === KIND_STRING) return Buffer.from(buffer, valueAt, valueBytes).toString('utf8')
+      if (words[word + 3] === KIND_STRING) return this.whole.toString('utf8', valueAt, valueAt + valueBytes)
       return bytes.slice(valueAt, valueAt + valueBytes)
     }
     return NOT_IN_VIEW
