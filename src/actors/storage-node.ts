@@ -227,6 +227,10 @@ export class StorageNodeActor implements Actor {
   /** Group commit: the batch's proposals go into one slot; and whatever else the core has ready is carried out. */
   afterBatch(ctx: ActorContext): void {
     this.ctx = ctx
+    // Before the flush sends anything. The lease counts this node among those refusing rivals; a leader that stepped
+    // down in this batch (re-campaigning on a nack) may have promised a rival, and that promise must not leave while
+    // the view still answers: flush reports the role change (onRoleChange) only after it has sent.
+    if (!this.replica.isLeader) this.publisher.invalidate()
     this.replica.flush(ctx)
     this.publisher.publish(this.state, this.replica.isLeader ? this.replica.localReadsUntil() : Number.NEGATIVE_INFINITY)
   }

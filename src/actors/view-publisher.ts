@@ -79,7 +79,8 @@ export class ViewPublisher {
     for (let shard = 0; shard < state.shardCount; shard++) {
       const data = state.servingData(shard)
       if (data === undefined) {
-        if (view.isServing(shard)) view.setServing(shard, false)
+        // Dropped, not just unserved: its records would otherwise ride along in every rebuild until the next reset.
+        if (view.isServing(shard)) view.clearShard(shard)
       } else if (!view.isServing(shard)) {
         load(view, shard, data)
       }

@@ -189,11 +189,16 @@ export class ReadViewWriter {
 
   /** Forgets everything: no lease, no shard served, no records. */
   reset(): void {
-    this.setLeaseEnd(Number.NEGATIVE_INFINITY)
-    const { words, shardStates } = this.geometry
+    const { words, lease, shardStates } = this.geometry
+    // A writer killed between the two bumps of a seqlock (a rebuild, a clearShard, a lease write) left its counter
+    // odd. Odd while this writes, even after: a plain bump would invert the parity for good, and readers would
+    // refuse the quiet view and trust it in the middle of each rebuild and clearShard.
+    Atomics.store(words, LEASE_SEQ, Atomics.load(words, LEASE_SEQ) | 1)
+    lease[0] = Number.NEGATIVE_INFINITY
+    Atomics.add(words, LEASE_SEQ, 1)
     for (let shard = 0; shard < shardStates.length; shard++) Atomics.store(shardStates, shard, 0)
     this.overflowed.clear()
-    Atomics.add(words, GENERATION, 1)
+    Atomics.store(words, GENERATION, Atomics.load(words, GENERATION) | 1)
     this.half = 0
     this.slots = MIN_INDEX_SLOTS
     words[ACTIVE_HALF] = 0

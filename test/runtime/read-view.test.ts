@@ -34,6 +34,8 @@ const WRITER_URL = new URL('./fixtures/read-view-writer.js', import.meta.url)
 
 /** Mirrors the layout in read-view.ts: Int32 word 0 is the generation, bumped twice by every rebuild, clearShard and reset. */
 const GENERATION_WORD = 0
+/** Mirrors the layout in read-view.ts: Int32 word 3 is the lease's sequence, bumped twice by every change of the lease. */
+const LEASE_SEQ_WORD = 3
 
 const SHARDS = 3
 /** Keys of the model tests: the empty key, ASCII, Cyrillic, and a surrogate pair. */
@@ -142,6 +144,26 @@ t.test('the lease: answers strictly before its end, none at or after it, none on
   t.equal(reader.get(1, 'k', sharedClockMs()), NOT_IN_VIEW)
   t.notOk(reader.serves(1, sharedClockMs()))
   t.ok(writer.isServing(1), 'ending the lease does not change which shards are served')
+})
+
+t.test('a writer that died between the two bumps of a seqlock leaves a view that its successor\'s reset makes answer again', async (t) => {
+  for (const word of [GENERATION_WORD, LEASE_SEQ_WORD]) {
+    const { buffer, writer } = openView(SHARDS, smallestViewBytes(SHARDS))
+    writer.set(0, 'k', 'old')
+    writer.setServing(0, true)
+    writer.setLeaseEnd(NOW_MS + 1000)
+    // A worker terminated inside a rebuild or clearShard (word 0), or inside setLeaseEnd (word 3), left it odd.
+    Atomics.add(new Int32Array(buffer), word, 1)
+    const reader = new ReadViewReader(buffer, SHARDS)
+    t.equal(reader.get(0, 'k', NOW_MS), NOT_IN_VIEW, `word ${word} odd: the dead writer's view answers nothing`)
+    const successor = new ReadViewWriter(buffer, SHARDS)
+    successor.reset()
+    successor.set(0, 'k', 'new')
+    successor.setServing(0, true)
+    successor.setLeaseEnd(NOW_MS + 1000)
+    t.equal(reader.get(0, 'k', NOW_MS), 'new', `word ${word}: the successor's view answers`)
+    t.equal(Atomics.load(new Int32Array(buffer), word) % 2, 0, `word ${word} is even again while the writer is quiet`)
+  }
 })
 
 t.test('values are copied in and out, and come back in the type stored', async (t) => {
@@ -552,11 +574,16 @@ interface RunningWriter {
   readonly words: Int32Array
   /** The worker's error, once it has thrown. */
   failure(): unknown
+  /** Ends the worker wherever it is, as the fault layer's kill does. */
+  kill(): Promise<number>
 }
 
-/** Starts the writer worker in `mode` on a fresh view of `viewBytes` and waits until it has loaded every shard. */
-async function startWriter(t: Test, mode: StressMode, viewBytes: number, seed: number): Promise<RunningWriter> {
-  const view = createReadViewBuffer(STRESS_SHARDS, viewBytes)
+/**
+ * Starts the writer worker in `mode` on `view` (a fresh one of `viewBytes`
+ * unless given: the worker resets it first, as a restarted actor does) and
+ * waits until it has loaded every shard.
+ */
+async function startWriter(t: Test, mode: StressMode, viewBytes: number, seed: number, view = createReadViewBuffer(STRESS_SHARDS, viewBytes)): Promise<RunningWriter> {
   const control = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT)
   const clock = new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT)
   const words = new Int32Array(control)
@@ -576,7 +603,7 @@ async function startWriter(t: Test, mode: StressMode, viewBytes: number, seed: n
     `sharedClockMs() agrees across threads (the worker's reading is ${(workerClockMs - clockBeforeMs).toFixed(1)} ms ` +
       `into the ${(clockAfterMs - clockBeforeMs).toFixed(1)} ms this thread waited)`,
   )
-  return { view, words, failure: () => failure }
+  return { view, words, failure: () => failure, kill: () => worker.terminate() }
 }
 
 /**
@@ -584,8 +611,8 @@ async function startWriter(t: Test, mode: StressMode, viewBytes: number, seed: n
  * thread for STRESS_READ_MS, stops the writer, reads each key once more with
  * the view quiet, and asserts that no read was an anomaly.
  */
-async function runStress(t: Test, mode: StressMode, keyIndexes: readonly number[], viewBytes: number, seed: number): Promise<StressRun> {
-  const writer = await startWriter(t, mode, viewBytes, seed)
+async function runStress(t: Test, mode: StressMode, keyIndexes: readonly number[], viewBytes: number, seed: number, view?: SharedArrayBuffer): Promise<StressRun> {
+  const writer = await startWriter(t, mode, viewBytes, seed, view)
   const reader = new ReadViewReader(writer.view, STRESS_SHARDS)
   const generation = new Int32Array(writer.view, GENERATION_WORD * 4, 1)
   const generationAtStart = Atomics.load(generation, 0)
@@ -638,5 +665,38 @@ t.test('a read racing clearShard and a reload never answers absent for a key the
   const reloadedKeys = ALL_STRESS_KEYS.filter((keyIndex) => stressShard(keyIndex) === RELOADED_SHARD)
   const { tally, writerSteps } = await runStress(t, 'reloads', reloadedKeys, RELOAD_STRESS_VIEW_BYTES, 20240705)
   t.ok(writerSteps > 1000, `the writer cleared and reloaded the shard ${writerSteps} times`)
+  t.ok(tally.answered > 1000, `many reads were answered (${tally.answered})`)
+})
+
+/** Kills tried before one lands inside a clearShard; each lands there about one time in a few. */
+const MID_CLEAR_KILL_ATTEMPTS = 40
+
+/**
+ * Runs a 'reloads' writer and kills its worker the moment its generation is
+ * odd (in a clearShard), until a kill leaves it odd; returns that view.
+ */
+async function viewOfWriterKilledMidClear(t: Test, viewBytes: number, seed: number): Promise<SharedArrayBuffer> {
+  for (let attempt = 0; attempt < MID_CLEAR_KILL_ATTEMPTS; attempt++) {
+    const writer = await startWriter(t, 'reloads', viewBytes, seed + attempt)
+    const generation = new Int32Array(writer.view, GENERATION_WORD * 4, 1)
+    const deadlineMs = performance.now() + WORKER_WAIT_LIMIT_MS
+    while ((Atomics.load(generation, 0) & 1) === 0 && performance.now() < deadlineMs);
+    await writer.kill()
+    if ((Atomics.load(generation, 0) & 1) === 1) {
+      t.comment(`killed in a clearShard at attempt ${attempt + 1}`)
+      return writer.view
+    }
+  }
+  throw new Error(`no kill of ${MID_CLEAR_KILL_ATTEMPTS} landed inside a clearShard`)
+}
+
+t.test('a writer killed inside a clearShard leaves the view to its restart, which answers again and races safely', async (t) => {
+  const view = await viewOfWriterKilledMidClear(t, RELOAD_STRESS_VIEW_BYTES, 20240706)
+  const reader = new ReadViewReader(view, STRESS_SHARDS)
+  const keyIndex = ALL_STRESS_KEYS.find((index) => stressShard(index) === 0)!
+  t.equal(reader.get(0, stressKey(keyIndex), sharedClockMs()), NOT_IN_VIEW, 'the dead writer\'s view answers nothing')
+  // The restarted writer resets the view (as ViewPublisher.start does), then races the reader as before.
+  const reloadedKeys = ALL_STRESS_KEYS.filter((index) => stressShard(index) === RELOADED_SHARD)
+  const { tally } = await runStress(t, 'reloads', reloadedKeys, RELOAD_STRESS_VIEW_BYTES, 20240707, view)
   t.ok(tally.answered > 1000, `many reads were answered (${tally.answered})`)
 })
