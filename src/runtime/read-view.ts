@@ -25,6 +25,10 @@
  * - Readers bound every offset and length they read, so even a lookup racing
  *   a rebuild cannot throw or loop; the generation check throws its result away.
  * - The lease end is a Float64 under its own seqlock.
+ * - Memory order: a reader's plain reads of a record sit between two
+ *   Atomics.load of the generation. That suffices on x86-64 (loads are not
+ *   reordered with loads); on a weakly ordered CPU (ARM) a seqlock also wants
+ *   a load fence before the second check, which JavaScript does not offer.
  *
  * Bounds: values above MAX_CACHED_VALUE_BYTES are recorded as present but
  * not cached (a reader falls back for them); when the live records of a
