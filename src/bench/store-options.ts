@@ -12,8 +12,9 @@ export const DEFAULT_DURATION_MS = 1000
 /** Warm-up by default: a quarter of the window, at most this. */
 export const MAX_DEFAULT_WARMUP_MS = 250
 /**
- * Default warm-up of the first workload after the load phase (at most the
- * window, so a short trial run stays short): a replicated
+ * Default warm-up of shardkv's first workload after the load phase (at most
+ * the window, so a short trial run stays short; the baselines keep the usual
+ * warm-up, they have nothing to settle): a replicated
  * cluster is still settling then (followers working off the load's backlog,
  * snapshots of the new data, code paths the load did not run being
  * compiled in each of its threads). With 250 ms, workload A run first came

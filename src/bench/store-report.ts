@@ -272,5 +272,5 @@ function formatTarget(target: TargetCheck): string {
 
 function warmups(window: { readonly warmupMs: number; readonly afterLoadWarmupMs?: number }): string {
   const afterLoad = window.afterLoadWarmupMs ?? window.warmupMs
-  return afterLoad === window.warmupMs ? `${window.warmupMs} ms warm-up` : `${window.warmupMs} ms warm-up, ${afterLoad} ms after the load phase`
+  return afterLoad === window.warmupMs ? `${window.warmupMs} ms warm-up` : `${window.warmupMs} ms warm-up, ${afterLoad} ms for shardkv after the load phase`
 }
