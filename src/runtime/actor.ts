@@ -71,7 +71,7 @@ export interface ActorContext<M extends Message = Message> {
   /** Uniform in [0, 1); seeded in the simulator. */
   random(): number
   readonly storage: StableStorage
-  /** This actor's read view, when its spawn asked for one (ActorSpec.readView); none in the simulator. */
+  /** This actor's read view, when its spawn asked for one (ActorSpec.readView; in the simulator, SpawnOptions.readView). */
   readonly readView?: ReadView
 }
 

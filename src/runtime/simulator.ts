@@ -17,11 +17,18 @@
  * receiver are connected both when it is sent and when it arrives, and only
  * to the incarnation of the receiver that was current when it was sent: a
  * crash loses what was in flight to the crashed actor.
+ *
+ * Crashes come between turns (crash, random faults, a throw) or inside one,
+ * right after a send (crashAfterSend): a worker may die between any two
+ * statements, and what it sent has left. What outlives an incarnation is
+ * what outlives a worker: its stable storage and its read view (spawn's
+ * readView option; simulated-read-view.ts).
  */
 import { ShardKVError, assert } from '../errors.js'
 import type { Actor, ActorContext, Message, TimerId } from './actor.js'
 import { codec } from './codec.js'
 import { Prng } from './prng.js'
+import { SimulatedReadView, type SimulatedReadViewOptions, type SimulatedViewReader } from './simulated-read-view.js'
 import { DEFAULT_STABLE_STORAGE_BYTES, MemoryStableStorage, validateStableStorageCapacity } from './stable-storage.js'
 
 export interface NetworkFaultOptions {
@@ -63,6 +70,11 @@ export interface SimulatorOptions extends Partial<NetworkFaultOptions> {
   storageCapacityBytes?: number
   /** Random crashes and restarts from time 0; see setRandomFaults. */
   randomFaults?: RandomFaultOptions
+}
+
+export interface SpawnOptions {
+  /** Gives the actor a read view (ActorContext.readView) in virtual time, which outlives its crashes (simulated-read-view.ts); read it with readView(id). Default none. */
+  readonly readView?: SimulatedReadViewOptions
 }
 
 export interface SimulatorStats {
@@ -131,6 +143,8 @@ interface ActorSlot {
   readonly create: () => Actor
   /** Kept across crashes: this is what "stable" means. */
   readonly storage: MemoryStableStorage
+  /** Kept across crashes too, as the worker host's view buffer outlives the worker; only a restarted actor resets it. */
+  readonly view: SimulatedReadView | undefined
   /** The running incarnation; both undefined while the actor is down. */
   instance: Actor | undefined
   context: SimulatedContext | undefined
@@ -138,7 +152,12 @@ interface ActorSlot {
   epoch: number
   /** Timers of the current incarnation that are neither fired nor cancelled. */
   readonly timers: Set<TimerId>
+  /** An armed crash point (crashAfterSend): the current incarnation dies right after a send this accepts. */
+  crashAfterSend: SendFilter | undefined
 }
+
+/** Picks sends by destination and message. */
+export type SendFilter = (to: string, message: Message) => boolean
 
 interface ActiveRandomFaults {
   readonly crashesPerSecond: number
@@ -218,20 +237,28 @@ export class Simulator {
     return this.slotOf(id).instance !== undefined
   }
 
-  spawn(id: string, create: () => Actor): void {
+  spawn(id: string, create: () => Actor, options: SpawnOptions = {}): void {
     this.claimId(id)
+    const view = options.readView === undefined ? undefined : new SimulatedReadView(options.readView, () => this.nowMs)
     const slot: ActorSlot = {
       id,
       create,
       storage: new MemoryStableStorage(this.storageCapacityBytes),
+      view,
       instance: undefined,
       context: undefined,
       epoch: 0,
       timers: new Set(),
+      crashAfterSend: undefined,
     }
     this.slots.set(id, slot)
     this.recorder.record(this.nowMs, `spawn ${id}`)
     this.startIncarnation(slot)
+  }
+
+  /** The read view of actor `id`, read at virtual now as a client thread would; undefined when its spawn asked for none. */
+  readView(id: string): SimulatedViewReader | undefined {
+    return this.slotOf(id).view
   }
 
   /** External endpoints (test clients): ids whose messages go to a handler instead of an actor. */
@@ -245,6 +272,21 @@ export class Simulator {
   crash(id: string): void {
     const slot = this.slotOf(id)
     if (slot.instance !== undefined) this.crashSlot(slot, 'manual')
+  }
+
+  /**
+   * Arms a crash of `id` right after its next send that `filter` accepts
+   * (default: any): the message goes out, and the rest of the turn, its
+   * afterBatch included, never happens, as when a worker is killed between
+   * two statements. What the actor wrote before it (stable storage, read
+   * view) stays as it was. The send throws to end the turn; an actor that
+   * caught that and went on could still write its storage and view, but
+   * nothing it sends or schedules goes out. One-shot; a crash or restart
+   * before it fires disarms it.
+   */
+  crashAfterSend(id: string, filter: SendFilter = () => true): void {
+    const slot = this.slotOf(id)
+    if (slot.instance !== undefined) slot.crashAfterSend = filter
   }
 
   /** Starts a new instance from `create` with the same stable storage; a running actor is crashed first. */
@@ -471,9 +513,14 @@ export class Simulator {
       self: slot.id,
       sender: slot.id,
       storage: slot.storage,
+      ...(slot.view === undefined ? {} : { readView: slot.view.table }),
       send: (to, message) => {
         assert(current(), `crashed incarnation of "${slot.id}" must not send`)
         this.guardFatal(() => this.transmit(slot.id, to, message))
+        if (slot.crashAfterSend?.(to, message) === true) {
+          this.crashSlot(slot, `right after sending ${message.type} to ${to}`)
+          throw new Error(`"${slot.id}" crashed right after a send (crashAfterSend)`)
+        }
       },
       setTimer: (delayMs, message) => {
         assert(current(), `crashed incarnation of "${slot.id}" must not set timers`)
@@ -507,14 +554,16 @@ export class Simulator {
    * in the test or the actor and must stop the run loudly.
    */
   private invoke(slot: ActorSlot, turn: (actor: Actor, context: SimulatedContext) => void): void {
-    const { instance, context } = slot
+    const { instance, context, epoch } = slot
     assert(instance !== undefined && context !== undefined, `actor "${slot.id}" is running`)
     try {
       turn(instance, context)
-      // Every turn is a batch of one: messages and timers are delivered one at a time here.
-      instance.afterBatch?.(context)
+      // Every turn is a batch of one: messages and timers are delivered one at a time here. None for an incarnation a
+      // crash point ended (crashAfterSend), even if the actor caught what the send threw.
+      if (slot.epoch === epoch) instance.afterBatch?.(context)
     } catch (error) {
-      if (this.fatal === undefined) this.crashAfterError(slot, error)
+      // An incarnation already crashed (a crash point, crashAfterSend) threw only because its turn was cut short.
+      if (this.fatal === undefined && slot.epoch === epoch) this.crashAfterError(slot, error)
     }
     const fatal = this.fatal
     this.fatal = undefined
@@ -542,6 +591,7 @@ export class Simulator {
     slot.context = undefined
     slot.epoch++
     slot.timers.clear()
+    slot.crashAfterSend = undefined
     this.counters.crashes++
     this.recorder.record(this.nowMs, `crash ${slot.id} (${reason})`)
   }

@@ -9,6 +9,13 @@
  * key must hold exactly the acknowledged tokens, in order, and every node
  * the same state.
  *
+ * Every node also publishes a read view (the simulator's, in virtual time;
+ * a crashed node's stays as it was until its restart resets it), and the
+ * test reads the views as a client thread would, between simulator events:
+ * see ViewChecker for what must hold. Half of the crashes cut a node's turn
+ * short right after a send (CRASH_POINTS), freezing its view as it was at
+ * that send, as a worker killed there would leave it.
+ *
  * Each seed replays exactly; a failure names it. FUZZ_SEEDS=n runs more
  * seeds, FUZZ_SEED=s and FUZZ_VARIANT=i replay one, FUZZ_TRACE=1 prints the
  * end of the simulator's trace on failure.
@@ -17,10 +24,12 @@ import t from 'tap'
 import type { KvReply, KvRequest, MasterReply, MasterRequest } from '../../src/actors/messages.js'
 import { ShardMasterActor } from '../../src/actors/shard-master.js'
 import type { MasterOp } from '../../src/actors/shard-master-state.js'
+import { shardOf } from '../../src/actors/shard-hash.js'
 import { StorageNodeActor, type StoragePaxosOptions } from '../../src/actors/storage-node.js'
 import type { Actor, ActorContext, Message } from '../../src/runtime/actor.js'
 import { Prng } from '../../src/runtime/prng.js'
-import { Simulator } from '../../src/runtime/simulator.js'
+import { NOT_IN_VIEW, type ViewRead } from '../../src/runtime/read-view.js'
+import { Simulator, type SendFilter } from '../../src/runtime/simulator.js'
 
 const SHARDS = 4
 const MASTER = 'master'
@@ -33,6 +42,28 @@ const WRITER_TICK_MS = 10
 const WRITER_RETRY_MS = 60
 const CHAOS_MS = 8000
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
+/** Each node's view buffer: small, so that the table compacts into its other half every few dozen writes. */
+const VIEW_BYTES = 32 * 1024
+/** Chance that the test reads the views after a simulator event. */
+const VIEW_READ_CHANCE = 0.5
+/**
+ * Where a crash may cut a node's turn short (Simulator.crashAfterSend): right
+ * after any send; after an answer to a client, which the view must already
+ * show; after the first message of a campaign or of a vote, where a leader
+ * stepping down must already have stopped its view answering.
+ */
+const CRASH_POINTS: readonly SendFilter[] = [
+  () => true,
+  (_, message) => message.type === 'kvr',
+  (_, message) => message.type === 'paxos.prepare',
+  (_, message) => message.type === 'paxos.promise',
+]
+/** An armed crash point that has not fired after this long becomes a plain crash. */
+const CRASH_POINT_WAIT_MS = 1000
+/** Problems kept per seed; the first few are printed. */
+const MAX_PROBLEMS = 20
+/** Share of view lookups a view must answer, so the check is not vacuous (elections, cut-off leaders and crashes leave none answering). */
+const MIN_VIEW_ANSWER_SHARE = 0.5
 
 /** A sequential writer: one append in flight, retried under the same seq until answered ok. */
 class Writer implements Actor {
@@ -49,12 +80,18 @@ class Writer implements Actor {
 
   constructor(
     private readonly id: string,
-    private readonly keys: readonly string[],
+    readonly keys: readonly string[],
   ) {}
 
   /** True while an append is unanswered. */
   get waiting(): boolean {
     return this.current !== undefined
+  }
+
+  /** The append sent and not yet answered ok: it may have taken effect already. */
+  get unansweredAppend(): { readonly key: string; readonly token: string } | undefined {
+    const current = this.current
+    return current?.token === undefined ? undefined : { key: current.request.key, token: current.token }
   }
 
   start(ctx: ActorContext): void {
@@ -118,9 +155,106 @@ class Writer implements Actor {
   }
 }
 
+/**
+ * Watches the nodes' views after every simulator event, and reads them as a
+ * client thread would after random ones. A view and the roles change only
+ * at events, and a view answers most right after one (its lease only runs
+ * out in between), so those are the instants to try. Leases must be
+ * exclusive (MultiPaxos.canReadLocally: while one runs, no majority can
+ * elect another leader):
+ *
+ * - at most one view answers for a shard at any instant;
+ * - no node becomes leader while another node's view answers.
+ *
+ * And each answer must be what a linearizable read may return:
+ *
+ * - every append acknowledged before it, and nothing else but the writer's
+ *   one unanswered append (no write produced anything else);
+ * - not older than what an earlier answer for the key showed.
+ */
+class ViewChecker {
+  readonly problems: string[] = []
+  /** Keys looked up, and the lookups a view answered. */
+  lookups = 0
+  answered = 0
+  /** Per key, the newest value an answer showed (each is the one before plus tokens). */
+  private readonly newest = new Map<string, string>()
+  /** The nodes that led after the previous event. */
+  private readonly leaders = new Set<string>()
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly writers: readonly Writer[],
+    private readonly leads: (id: string) => boolean,
+    private readonly prng: Prng,
+  ) {}
+
+  /** sim.runFor(virtualMs), reading the views after random events. */
+  run(virtualMs: number): void {
+    this.sim.runUntil(() => {
+      this.checkLeases()
+      if (this.prng.chance(VIEW_READ_CHANCE)) this.read()
+      return false
+    }, virtualMs)
+  }
+
+  private read(): void {
+    const writer = this.prng.pick(this.writers)
+    const key = this.prng.pick(writer.keys)
+    const shard = shardOf(key, SHARDS)
+    this.lookups++
+    for (const id of NODES) {
+      const value = this.sim.readView(id)!.get(shard, key)
+      if (value === NOT_IN_VIEW) continue
+      this.answered++
+      this.check(id, writer, key, value)
+    }
+  }
+
+  private checkLeases(): void {
+    const answeringAny = new Set<string>()
+    for (let shard = 0; shard < SHARDS; shard++) {
+      const answering = NODES.filter((id) => this.sim.readView(id)!.serves(shard))
+      for (const id of answering) answeringAny.add(id)
+      if (answering.length > 1) this.problem(`at ${this.sim.now()} ms the views of ${answering.join(' and ')} both answer for shard ${shard}`)
+    }
+    for (const id of NODES) {
+      if (!this.leads(id)) {
+        this.leaders.delete(id)
+        continue
+      }
+      if (this.leaders.has(id)) continue
+      this.leaders.add(id)
+      const others = [...answeringAny].filter((other) => other !== id)
+      if (others.length > 0) this.problem(`at ${this.sim.now()} ms ${id} became leader while the view of ${others.join(' and ')} answers`)
+    }
+  }
+
+  private check(id: string, writer: Writer, key: string, value: Exclude<ViewRead, typeof NOT_IN_VIEW>): void {
+    const acknowledged = (writer.acknowledged.get(key) ?? []).join('')
+    const unanswered = writer.unansweredAppend
+    const shown = value ?? ''
+    const where = `${id}'s view at ${this.sim.now()} ms: ${key} is ${JSON.stringify(shown)}`
+    if (typeof shown !== 'string') return this.problem(`${where}, not a string`)
+    const newest = this.newest.get(key) ?? ''
+    if (shown !== acknowledged && !(unanswered?.key === key && shown === acknowledged + unanswered.token)) {
+      this.problem(`${where}, acknowledged ${JSON.stringify(acknowledged)}, unanswered ${JSON.stringify(unanswered)}`)
+    } else if (!shown.startsWith(newest)) {
+      this.problem(`${where}, older than ${JSON.stringify(newest)} an earlier view read showed`)
+    }
+    if (shown.length > newest.length) this.newest.set(key, shown)
+  }
+
+  private problem(text: string): void {
+    if (this.problems.length < MAX_PROBLEMS) this.problems.push(text)
+  }
+}
+
 interface FuzzResult {
   readonly problems: string[]
   readonly acknowledged: number
+  readonly viewLookups: number
+  readonly viewAnswers: number
   readonly trace: string[]
 }
 
@@ -133,7 +267,7 @@ function runSeed(seed: number, paxos: StoragePaxosOptions, crashes: boolean): Fu
       const node = new StorageNodeActor({ gid: GID, shards: SHARDS, masters: [MASTER], maxKeyBytes: 64, maxValueBytes: 1 << 20, members: NODES, paxos })
       nodes.set(id, node)
       return node
-    })
+    }, { readView: { shards: SHARDS, bytes: VIEW_BYTES } })
   }
   let joined = false
   const admin = sim.endpoint('admin', (message) => {
@@ -144,7 +278,7 @@ function runSeed(seed: number, paxos: StoragePaxosOptions, crashes: boolean): Fu
     admin.send(MASTER, { type: 'master', seq: 0, op: join } satisfies MasterRequest)
     sim.runUntil(() => joined, 200)
   }
-  if (!joined) return { problems: ['the join did not complete'], acknowledged: 0, trace: [] }
+  if (!joined) return { problems: ['the join did not complete'], acknowledged: 0, viewLookups: 0, viewAnswers: 0, trace: [] }
 
   const writers: Writer[] = []
   for (let w = 0; w < WRITERS; w++) {
@@ -155,12 +289,21 @@ function runSeed(seed: number, paxos: StoragePaxosOptions, crashes: boolean): Fu
   }
 
   const chaos = new Prng(seed * 31 + 7)
+  // A stream of its own: reading the views changes nothing in the run, so every seed runs as it did without them.
+  const views = new ViewChecker(sim, writers, (id) => sim.isRunning(id) && nodes.get(id)!.role === 'leader', new Prng(seed * 31 + 8))
   const leader = (): string | undefined => NODES.find((id) => sim.isRunning(id) && nodes.get(id)!.role === 'leader')
   const down = new Map<string, number>()
+  /** A node that crashes at its next crash point, then stays down downMs. */
+  let armed: { readonly id: string; readonly downMs: number; readonly untilMs: number } | undefined
   for (let elapsed = 0; elapsed < CHAOS_MS; ) {
     const stepMs = chaos.intBetween(30, 400)
-    sim.runFor(stepMs)
+    views.run(stepMs)
     elapsed += stepMs
+    if (armed !== undefined && (!sim.isRunning(armed.id) || sim.now() >= armed.untilMs)) {
+      sim.crash(armed.id)
+      down.set(armed.id, sim.now() + armed.downMs)
+      armed = undefined
+    }
     for (const [id, upAtMs] of down) {
       if (sim.now() >= upAtMs) {
         sim.restart(id)
@@ -180,23 +323,32 @@ function runSeed(seed: number, paxos: StoragePaxosOptions, crashes: boolean): Fu
       sim.setFaults({ dropRate: 0.1, duplicateRate: 0.1, maxDelayMs: 30 })
     } else if (choice < 0.85) {
       sim.setFaults({ dropRate: 0, duplicateRate: 0, maxDelayMs: 8 })
-    } else if (crashes && down.size === 0) {
+    } else if (crashes && down.size === 0 && armed === undefined) {
       const victim = chaos.chance(0.5) ? (leader() ?? NODES[0]) : NODES[chaos.intBetween(0, NODES.length - 1)]!
-      sim.crash(victim)
-      down.set(victim, sim.now() + chaos.intBetween(20, 600))
+      const downMs = chaos.intBetween(20, 600)
+      if (chaos.chance(0.5)) {
+        sim.crash(victim)
+        down.set(victim, sim.now() + downMs)
+      } else {
+        sim.crashAfterSend(victim, chaos.pick(CRASH_POINTS))
+        armed = { id: victim, downMs, untilMs: sim.now() + CRASH_POINT_WAIT_MS }
+      }
     }
   }
-  for (const id of down.keys()) sim.restart(id)
+  if (armed !== undefined) sim.crash(armed.id)
+  for (const id of NODES) if (!sim.isRunning(id)) sim.restart(id)
   sim.heal()
   sim.setFaults({ dropRate: 0, duplicateRate: 0, maxDelayMs: 8 })
   for (const writer of writers) writer.running = false
-  sim.runFor(3000)
+  views.run(3000)
 
   const problems: string[] = []
   const stuck = writers.filter((writer) => writer.waiting)
   if (stuck.length > 0) problems.push(`${stuck.length} writers still waiting after the heal`)
   // Every node's applied state must be the same, and hold every acknowledged append exactly once, in order.
   for (const writer of writers) problems.push(...writer.staleReads)
+  problems.push(...views.problems)
+  if (views.answered === 0) problems.push('no view read was answered')
   if (writers.reduce((sum, writer) => sum + writer.reads, 0) === 0) problems.push('no read was answered')
   const states = NODES.map((id) => Buffer.from(nodes.get(id)!.inspect()).toString('hex'))
   if (!states.every((state) => state === states[0])) problems.push('the nodes applied different states')
@@ -210,7 +362,7 @@ function runSeed(seed: number, paxos: StoragePaxosOptions, crashes: boolean): Fu
       if (actual !== expected) problems.push(`${key}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`)
     }
   }
-  return { problems, acknowledged, trace: sim.trace }
+  return { problems, acknowledged, viewLookups: views.lookups, viewAnswers: views.answered, trace: sim.trace }
 }
 
 /** Reads a key through the log, from whichever node leads. */
@@ -244,10 +396,14 @@ for (const [index, variant] of VARIANTS.entries()) {
   if (process.env.FUZZ_VARIANT !== undefined && Number(process.env.FUZZ_VARIANT) !== index) continue
   t.test(`acknowledged appends survive: ${variant.name}`, async (t) => {
     let acknowledged = 0
+    let viewLookups = 0
+    let viewAnswers = 0
     const seeds = process.env.FUZZ_SEED === undefined ? Array.from({ length: SEEDS }, (_, n) => n + 1) : [Number(process.env.FUZZ_SEED)]
     for (const seed of seeds) {
       const result = runSeed(seed, variant.paxos, variant.crashes)
       acknowledged += result.acknowledged
+      viewLookups += result.viewLookups
+      viewAnswers += result.viewAnswers
       if (result.problems.length > 0) {
         t.fail(`seed ${seed}: ${result.problems.slice(0, 5).join('; ')}`)
         if (process.env.FUZZ_TRACE) console.error(result.trace.join('\n'))
@@ -255,5 +411,6 @@ for (const [index, variant] of VARIANTS.entries()) {
       }
     }
     t.ok(acknowledged > seeds.length * 50, `${acknowledged} acknowledged appends over ${seeds.length} seeds, none lost or doubled`)
+    t.ok(viewAnswers >= viewLookups * MIN_VIEW_ANSWER_SHARE, `views answered ${viewAnswers} of ${viewLookups} lookups, every answer linearizable, leases exclusive`)
   })
 }

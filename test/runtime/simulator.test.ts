@@ -1,8 +1,9 @@
 import t from 'tap'
 import { BatchActor } from '../support/actors.js'
 import { ShardKVError } from '../../src/errors.js'
-import type { Message } from '../../src/runtime/actor.js'
+import type { ActorContext, Message } from '../../src/runtime/actor.js'
 import { Prng } from '../../src/runtime/prng.js'
+import { NOT_IN_VIEW } from '../../src/runtime/read-view.js'
 import { Simulator, type SimulatedEndpoint, type SimulatorOptions } from '../../src/runtime/simulator.js'
 import {
   Chatter,
@@ -372,6 +373,94 @@ t.test('options and ids are validated with errors that name the problem', async 
   t.equal(errorCode(() => sim.restart('missing')), 'ERR_UNKNOWN_ACTOR')
   t.equal(errorCode(() => sim.partition([['a'], ['a']])), 'ERR_INVALID_OPTION')
   t.equal(errorCode(() => sim.runFor(-1)), 'ERR_INVALID_OPTION')
+  t.equal(errorCode(() => sim.spawn('b', () => new Counter(), { readView: { shards: 0 } })), 'ERR_INVALID_OPTION')
+  t.equal(errorCode(() => sim.spawn('c', () => new Counter(), { readView: { shards: 1, bytes: 64 } })), 'ERR_INVALID_OPTION')
+})
+
+/** Publishes `{ key: value }` in shard 0 of its view, served until `leaseMs` after now, on a 'publish' message; resets the view at start, as a restarted storage node does. */
+function publisher(): Scripted {
+  return new Scripted(
+    (message, ctx) => {
+      const { key, value, leaseMs } = message as unknown as { key: string; value: string; leaseMs: number }
+      ctx.readView!.set(0, key, value)
+      ctx.readView!.setServing(0, true)
+      ctx.readView!.setLeaseEnd(ctx.now() + leaseMs)
+    },
+    (ctx: ActorContext) => ctx.readView?.reset(),
+  )
+}
+
+t.test('a read view is opt-in per actor and answers at virtual now until its lease ends', async (t) => {
+  const sim = new Simulator({ seed: 3, minDelayMs: 5, maxDelayMs: 5 })
+  let plainView: unknown = 'unset'
+  sim.spawn('plain', () => new Scripted(() => {}, (ctx) => (plainView = ctx.readView)))
+  sim.spawn('viewer', publisher, { readView: { shards: 2 } })
+  t.equal(plainView, undefined, 'an actor spawned without the option gets no view')
+  t.equal(sim.readView('plain'), undefined)
+  const view = sim.readView('viewer')!
+  t.equal(view.get(0, 'k'), NOT_IN_VIEW, 'a fresh view answers nothing')
+
+  sim.endpoint('client', () => {}).send('viewer', { type: 'publish', key: 'k', value: 'v1', leaseMs: 20 })
+  sim.runFor(5)
+  t.equal(view.get(0, 'k'), 'v1', 'published at 5 ms, leased until 25 ms')
+  t.equal(view.get(0, 'other'), undefined, 'a key absent from a served shard is an answer')
+  t.equal(view.get(1, 'k'), NOT_IN_VIEW, 'an unserved shard is not')
+  sim.runFor(19)
+  t.ok(view.serves(0), 'still leased at 24 ms')
+  sim.runFor(1)
+  t.notOk(view.serves(0), 'the lease ends at 25 ms of virtual time')
+  t.equal(view.get(0, 'k'), NOT_IN_VIEW)
+})
+
+t.test("a crashed actor's view stays as it was, lease included, until its restart resets it", async (t) => {
+  const sim = new Simulator({ seed: 3, minDelayMs: 5, maxDelayMs: 5 })
+  sim.spawn('viewer', publisher, { readView: { shards: 1 } })
+  const view = sim.readView('viewer')!
+  sim.endpoint('client', () => {}).send('viewer', { type: 'publish', key: 'k', value: 'v1', leaseMs: 100 })
+  sim.runFor(5)
+  sim.crash('viewer')
+  sim.runFor(50)
+  t.equal(view.get(0, 'k'), 'v1', 'a crash freezes the view: it answers while the lease it holds runs')
+  sim.restart('viewer')
+  t.equal(view.get(0, 'k'), NOT_IN_VIEW, "the restarted actor's start() reset it")
+})
+
+t.test('a crash point ends the turn right after the chosen send: that message goes out, nothing after it does, the view stays as written', async (t) => {
+  const sim = new Simulator({ seed: 3, minDelayMs: 5, maxDelayMs: 5 })
+  const client = inbox(sim, 'client')
+  let batches = 0
+  sim.spawn(
+    'talker',
+    () =>
+      new (class extends Scripted {
+        afterBatch(ctx: ActorContext): void {
+          batches++
+          ctx.readView!.setLeaseEnd(Number.NEGATIVE_INFINITY)
+        }
+      })((_, ctx) => {
+        ctx.readView!.setServing(0, true)
+        ctx.readView!.setLeaseEnd(ctx.now() + 100)
+        ctx.send('client', { type: 'first' })
+        ctx.send('client', { type: 'second' })
+        ctx.send('client', { type: 'third' })
+      }),
+    { readView: { shards: 1 } },
+  )
+  const batchesAtStart = batches
+  sim.crashAfterSend('talker', (to, message) => to === 'client' && message.type === 'second')
+  client.send('talker', { type: 'go' })
+  sim.runFor(20)
+  // Sorted: copies due at the same instant arrive in a seeded order.
+  t.same(client.received.map((message) => message.type).sort(), ['first', 'second'], 'the chosen send went out, the one after it did not')
+  t.notOk(sim.isRunning('talker'))
+  t.equal(batches, batchesAtStart, 'its afterBatch did not run')
+  t.ok(sim.readView('talker')!.serves(0), 'its view kept the lease it had at the send')
+  t.equal(sim.stats.actorErrors, 0, 'a crash point is not an actor error')
+  t.ok(sim.trace.some((line) => line.includes('crash talker (right after sending second to client)')))
+  sim.restart('talker')
+  client.send('talker', { type: 'go' })
+  sim.runFor(20)
+  t.equal(client.received.length, 5, 'one-shot: the restarted actor sends all three')
 })
 
 t.test('afterBatch follows every delivery: the simulator delivers one message at a time', async (t) => {
