@@ -232,7 +232,7 @@ export class StorageNodeActor implements Actor {
     // the view still answers: flush reports the role change (onRoleChange) only after it has sent.
     if (!this.replica.isLeader) this.publisher.invalidate()
     this.replica.flush(ctx)
-    this.publisher.publish(this.state, this.replica.isLeader ? this.replica.localReadsUntil() : Number.NEGATIVE_INFINITY)
+    this.publisher.publish(this.state, this.replica.localReadsUntil())
   }
 
   /** An orderly stop (the group left, or the cluster closes): readers stop asking the view. */

@@ -48,11 +48,7 @@ export class ViewPublisher {
   publish(state: StorageState, readsUntilMs: number): void {
     const view = this.view
     if (view === undefined) return
-    if (readsUntilMs === Number.NEGATIVE_INFINITY) {
-      view.setLeaseEnd(readsUntilMs)
-      return
-    }
-    if (!this.synced) this.rebuild(state, view)
+    if (readsUntilMs !== Number.NEGATIVE_INFINITY && !this.synced) this.rebuild(state, view)
     view.setLeaseEnd(readsUntilMs)
   }
 
@@ -82,6 +78,8 @@ export class ViewPublisher {
         // Dropped, not just unserved: its records would otherwise ride along in every rebuild until the next reset.
         if (view.isServing(shard)) view.clearShard(shard)
       } else if (!view.isServing(shard)) {
+        // A shard served before (handed off and back, or overflowed) may have records left: drop them first.
+        view.clearShard(shard)
         load(view, shard, data)
       }
     }
@@ -97,9 +95,8 @@ export class ViewPublisher {
   }
 }
 
-/** Records every key of `shard`, then serves it; a shard that does not fit stays unserved. */
+/** Records every key of `shard` (which has no records), then serves it; a shard that does not fit stays unserved. */
 function load(view: ReadView, shard: number, data: ReadonlyMap<string, string | Uint8Array>): void {
-  view.clearShard(shard)
   for (const [key, value] of data) if (!view.set(shard, key, value)) return
   view.setServing(shard, true)
 }

@@ -39,6 +39,7 @@
  * of the process reads alike (performance.timeOrigin + performance.now()).
  */
 import { performance } from 'node:perf_hooks'
+import type { ReadView } from './actor.js'
 
 /** Default size of a view's buffer (both halves). */
 export const DEFAULT_READ_VIEW_BYTES = 32 * 1024 * 1024
@@ -162,10 +163,12 @@ class Geometry {
 
 /**
  * The writer's side; exactly one per buffer, in the owning actor's thread.
- * The runtime hands it to the actor through ActorContext.readView, with lease
- * ends converted from the actor's clock.
+ * The runtime hands it to the actor as ActorContext.readView. Lease ends
+ * arrive in the actor's now() time; `clockOriginMs` turns them into
+ * sharedClockMs() time (the worker host: performance.timeOrigin, as its
+ * now() is performance.now(); the simulator: 0, readers use its clock).
  */
-export class ReadViewWriter {
+export class ReadViewWriter implements ReadView {
   private readonly geometry: Geometry
   private half = 0
   private slots = MIN_INDEX_SLOTS
@@ -178,7 +181,11 @@ export class ReadViewWriter {
   private readonly overflowed = new Set<number>()
   private scratch = new Uint8Array(1024)
 
-  constructor(buffer: SharedArrayBuffer, shards: number) {
+  constructor(
+    buffer: SharedArrayBuffer,
+    shards: number,
+    private readonly clockOriginMs = 0,
+  ) {
     this.geometry = new Geometry(buffer, shards)
   }
 
@@ -215,10 +222,10 @@ export class ReadViewWriter {
     Atomics.add(words, GENERATION, 1)
   }
 
-  /** Readers may answer until `endMs` (sharedClockMs() time); -Infinity: not at all. */
+  /** Readers may answer until `endMs` (the actor's now() time, see clockOriginMs); -Infinity: not at all. */
   setLeaseEnd(endMs: number): void {
     const { words, lease } = this.geometry
-    const end = endMs - CLOCK_MARGIN_MS
+    const end = this.clockOriginMs + endMs - CLOCK_MARGIN_MS
     if (lease[0] === end) return
     Atomics.add(words, LEASE_SEQ, 1)
     lease[0] = end

@@ -84,7 +84,7 @@ class Host implements ActorContext {
     this.self = init.wiring.id
     this.sender = this.self
     this.storage = new SharedStableStorage(init.storage)
-    this.readView = init.readView === undefined ? undefined : hostReadView(new ReadViewWriter(init.readView.buffer, init.readView.shards))
+    this.readView = init.readView === undefined ? undefined : new ReadViewWriter(init.readView.buffer, init.readView.shards, performance.timeOrigin)
     this.control = new ControlBlock(init.control)
     this.transport = new Transport(init.wiring, {
       spinMicros: init.options.spinMicros,
@@ -221,20 +221,3 @@ async function main(init: WorkerInit): Promise<void> {
 }
 
 await main(workerData as WorkerInit)
-
-/**
- * The actor's side of its read view. Lease ends arrive in now() time, which
- * is this thread's performance.now(); readers compare them with
- * sharedClockMs(), the same instant counted from the process-wide time origin.
- */
-function hostReadView(writer: ReadViewWriter): ReadView {
-  return {
-    reset: () => writer.reset(),
-    setLeaseEnd: (endMs) => writer.setLeaseEnd(endMs === Number.NEGATIVE_INFINITY ? endMs : performance.timeOrigin + endMs),
-    setServing: (shard, serving) => writer.setServing(shard, serving),
-    isServing: (shard) => writer.isServing(shard),
-    set: (shard, key, value) => writer.set(shard, key, value),
-    delete: (shard, key) => writer.delete(shard, key),
-    clearShard: (shard) => writer.clearShard(shard),
-  }
-}
